@@ -1,0 +1,39 @@
+/** The command side of the control socket. */
+import fs from 'node:fs';
+import net from 'node:net';
+import { H2Error, type H2Code } from '../errors.js';
+import { socketPath, tokenPath, type ControlResponse } from './protocol.js';
+
+export async function controlCall<T>(storeDir: string, op: string, args: Record<string, unknown> = {},
+  timeoutMs = 600_000): Promise<T> {
+  let token: string;
+  try {
+    token = fs.readFileSync(tokenPath(storeDir), 'utf8');
+  } catch (e) {
+    throw new H2Error('H2_NOT_MOUNTED', `${storeDir}: no running mount daemon (${(e as NodeJS.ErrnoException).code})`);
+  }
+  return new Promise<T>((resolve, reject) => {
+    const sock = net.createConnection(socketPath(storeDir));
+    let buf = '';
+    const timer = setTimeout(() => {
+      sock.destroy();
+      reject(new H2Error('H2_CONTROL', `mount daemon did not answer '${op}' in ${timeoutMs / 1000}s`));
+    }, timeoutMs);
+    sock.setEncoding('utf8');
+    sock.on('connect', () => sock.write(JSON.stringify({ token, op, args }) + '\n'));
+    sock.on('data', (chunk: string) => {
+      buf += chunk;
+      const nl = buf.indexOf('\n');
+      if (nl < 0) return;
+      clearTimeout(timer);
+      sock.end();
+      const resp = JSON.parse(buf.slice(0, nl)) as ControlResponse;
+      if (resp.ok) resolve(resp.result as T);
+      else reject(new H2Error(resp.code as H2Code, resp.message, resp.hint ? { hint: resp.hint } : {}));
+    });
+    sock.on('error', (e: NodeJS.ErrnoException) => {
+      clearTimeout(timer);
+      reject(new H2Error('H2_NOT_MOUNTED', `${storeDir}: cannot reach the mount daemon (${e.code ?? e.message})`));
+    });
+  });
+}

@@ -1,0 +1,240 @@
+/**
+ * The mount daemon: the one process that opens a store for writing. It serves
+ * FUSE, commits the flush group on an interval, answers the control socket,
+ * and on unmount (h2fs umount, a signal, or an outside umount) commits and
+ * exits cleanly.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import { H2Error } from '../errors.js';
+import * as log from '../log.js';
+import { formatTid, type Tid } from '../tid.js';
+import { Store } from '../store/index.js';
+import { Vfs } from '../vfs/index.js';
+import { mountFuse } from '../fuse/mount.js';
+import { ControlServer } from '../control/server.js';
+import { pidPath } from '../control/protocol.js';
+import { isMountpoint, mountAt } from '../control/locate.js';
+
+const run = promisify(execFile);
+
+export interface MountOptions {
+  readOnly: boolean;
+  allowOther: boolean;
+  commitIntervalMs: number;
+  maxDirtyBytes: number;
+  debug: boolean;
+}
+
+export function parseMountOptions(text: string | undefined): MountOptions {
+  const o: MountOptions = {
+    readOnly: false, allowOther: false, commitIntervalMs: 1000, maxDirtyBytes: 64 * 1024 * 1024, debug: false,
+  };
+  for (const raw of (text ?? '').split(',').filter(Boolean)) {
+    const [k, v] = raw.split('=', 2) as [string, string | undefined];
+    switch (k) {
+      case 'ro': o.readOnly = true; break;
+      case 'rw': o.readOnly = false; break;
+      case 'allow_other': o.allowOther = true; break;
+      case 'debug': o.debug = true; break;
+      case 'commit': {
+        const s = Number(v);
+        if (!v || !Number.isFinite(s) || s <= 0) throw H2Error.usage(`mount option commit=${v ?? ''}: expected seconds > 0`);
+        o.commitIntervalMs = Math.round(s * 1000);
+        break;
+      }
+      case 'dirty_max': {
+        const mb = Number(v);
+        if (!v || !Number.isFinite(mb) || mb < 1) throw H2Error.usage(`mount option dirty_max=${v ?? ''}: expected MiB >= 1`);
+        o.maxDirtyBytes = Math.round(mb * 1024 * 1024);
+        break;
+      }
+      default:
+        throw H2Error.usage(`unknown mount option '${raw}'`, 'H2_USAGE',
+          'options: ro, rw, allow_other, commit=SECONDS, dirty_max=MIB, debug');
+    }
+  }
+  return o;
+}
+
+function pidAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/** The pid of a live daemon serving `storeDir`, if any. */
+export function daemonPid(storeDir: string): number | undefined {
+  try {
+    const pid = Number(fs.readFileSync(pidPath(storeDir), 'utf8').trim());
+    return pid > 0 && pidAlive(pid) ? pid : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Unmounts a FUSE mount (fusermount3, else umount). */
+export async function unmountPath(mountpoint: string, lazy = false): Promise<void> {
+  const attempts: Array<[string, string[]]> = lazy
+    ? [['fusermount3', ['-uz', mountpoint]], ['umount', ['-l', mountpoint]]]
+    : [['fusermount3', ['-u', mountpoint]], ['umount', [mountpoint]]];
+  let last: unknown;
+  for (const [cmd, args] of attempts) {
+    try {
+      await run(cmd, args);
+      return;
+    } catch (e) {
+      last = e;
+    }
+  }
+  const msg = String((last as { stderr?: string }).stderr ?? (last as Error).message).trim().split('\n')[0];
+  if (/busy/i.test(msg ?? '')) throw new H2Error('H2_BUSY', `${mountpoint}: mount point is busy`, { hint: 'close files and leave the directory, then retry' });
+  throw new H2Error('H2_MOUNT', `cannot unmount ${mountpoint}: ${msg}`);
+}
+
+export class MountDaemon {
+  private store: Store | undefined;
+  private vfs: Vfs | undefined;
+  private control: ControlServer | undefined;
+  private commitTimer: NodeJS.Timeout | undefined;
+  private watchTimer: NodeJS.Timeout | undefined;
+  private stopping: Promise<void> | undefined;
+  private readonly storeDir: string;
+  private readonly mountpoint: string;
+
+  constructor(storeDir: string, mountpoint: string, private readonly opts: MountOptions) {
+    this.storeDir = path.resolve(storeDir);
+    this.mountpoint = path.resolve(mountpoint);
+  }
+
+  /** Mounts and starts serving; resolves once the mount is live. */
+  async start(): Promise<void> {
+    const { storeDir, mountpoint } = this;
+    if (!Store.isStore(storeDir)) {
+      throw new H2Error('ENOENT', `${storeDir}: not an h2fs store`, { hint: `h2fs newfs ${storeDir}` });
+    }
+    const other = daemonPid(storeDir);
+    if (other !== undefined && other !== process.pid) {
+      throw new H2Error('H2_BUSY', `${storeDir}: store is already mounted (daemon pid ${other})`);
+    }
+    await this.clearStaleMount();
+    let st: fs.Stats;
+    try {
+      st = fs.statSync(mountpoint);
+    } catch {
+      throw new H2Error('ENOENT', `${mountpoint}: mount point does not exist`);
+    }
+    if (!st.isDirectory()) throw new H2Error('ENOTDIR', `${mountpoint}: mount point is not a directory`);
+    if (isMountpoint(mountpoint)) throw new H2Error('H2_BUSY', `${mountpoint}: mount point in use`);
+
+    const store = Store.open(storeDir);
+    this.store = store;
+    const vfs = new Vfs(store, { readOnly: this.opts.readOnly, maxDirtyBytes: this.opts.maxDirtyBytes });
+    this.vfs = vfs;
+    fs.writeFileSync(pidPath(storeDir), String(process.pid), { mode: 0o600 });
+    const control = new ControlServer(storeDir);
+    this.control = control;
+    this.registerControl(control, vfs, store);
+    await control.listen();
+    try {
+      await mountFuse(vfs, mountpoint, {
+        fsname: storeDir.replace(/\\/g, '\\\\').replace(/,/g, '\\,'),
+        allowOther: this.opts.allowOther, readOnly: this.opts.readOnly, debug: this.opts.debug,
+      });
+    } catch (e) {
+      await control.close();
+      fs.rmSync(pidPath(storeDir), { force: true });
+      await store.close();
+      throw new H2Error('H2_MOUNT', `cannot mount ${mountpoint}: ${(e as Error).message}`, { cause: e });
+    }
+    this.commitTimer = setInterval(() => this.commitQuietly(), this.opts.commitIntervalMs);
+    // An outside `umount`/`fusermount3 -u` ends the FUSE loop without telling
+    // JS: notice it and shut down with a final commit.
+    this.watchTimer = setInterval(() => {
+      if (!mountAt(mountpoint)) void this.stop(false);
+    }, 1000);
+    for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
+      process.on(sig, () => void this.stop(true).then(() => process.exit(0), () => process.exit(1)));
+    }
+    log.verbose(`h2fs: mounted ${storeDir} on ${mountpoint}`);
+  }
+
+  private async clearStaleMount(): Promise<void> {
+    const m = mountAt(this.mountpoint);
+    if (!m) return;
+    // A mount of this store whose daemon is gone (kill -9): lazily detach it.
+    if (path.resolve(m.store) === this.storeDir && daemonPid(this.storeDir) === undefined) {
+      log.verbose(`h2fs: clearing stale mount at ${this.mountpoint}`);
+      await unmountPath(this.mountpoint, true);
+    }
+  }
+
+  private commitQuietly(): void {
+    try {
+      this.store?.commit();
+    } catch (e) {
+      log.error(`h2fs: commit failed: ${(e as Error).message}`);
+    }
+  }
+
+  private registerControl(control: ControlServer, vfs: Vfs, store: Store): void {
+    control.on('ping', () => ({ pid: process.pid, mountpoint: this.mountpoint }));
+    control.on('synctid', async () => formatTid(await vfs.sync()));
+    control.on('history', (args) => {
+      const n = vfs.resolve(String(args.path ?? '/'));
+      const tids = new Set<Tid>();
+      for (const r of store.versions(n.pfs, n.objId)) {
+        tids.add(r.createTid);
+        if (r.deleteTid !== 0n) tids.add(r.deleteTid);
+      }
+      return {
+        objId: n.objId,
+        dirty: store.group.hasObject(n.pfs, n.objId),
+        tids: [...tids].sort((a, b) => (a < b ? -1 : 1)).map(formatTid),
+      };
+    });
+    control.on('info', () => ({
+      ...store.info(), mountpoint: this.mountpoint, pid: process.pid,
+      pendingRecords: store.group.size, openFiles: vfs.openHandles,
+    }));
+    control.on('umount', async () => {
+      await vfs.sync();
+      await unmountPath(this.mountpoint);
+      setImmediate(() => void this.stop(false).then(() => process.exit(0)));
+      return { unmounted: this.mountpoint };
+    });
+  }
+
+  /** Final commit, durable; unmount if still mounted; release everything. */
+  stop(unmount: boolean): Promise<void> {
+    if (!this.stopping) this.stopping = this.doStop(unmount);
+    return this.stopping;
+  }
+
+  private async doStop(unmount: boolean): Promise<void> {
+    clearInterval(this.commitTimer);
+    clearInterval(this.watchTimer);
+    if (this.vfs) {
+      try {
+        await this.vfs.sync();
+      } catch (e) {
+        log.error(`h2fs: final commit failed: ${(e as Error).message}`);
+      }
+    }
+    if (unmount && mountAt(this.mountpoint)) {
+      try {
+        await unmountPath(this.mountpoint);
+      } catch {
+        await unmountPath(this.mountpoint, true).catch(() => undefined);
+      }
+    }
+    await this.control?.close();
+    fs.rmSync(pidPath(this.storeDir), { force: true });
+    await this.store?.close();
+  }
+}

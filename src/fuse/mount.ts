@@ -1,0 +1,147 @@
+/**
+ * The FUSE adapter: translation only. Each op calls the VFS and maps a thrown
+ * error through toErrno(). The only importer of 'fuse-native'.
+ */
+import Fuse from 'fuse-native';
+import type { Attr, StatFs, Vfs } from '../vfs/index.js';
+import { toErrno } from './errno.js';
+
+export interface FuseMountOptions {
+  fsname: string;
+  allowOther?: boolean;
+  readOnly?: boolean;
+  debug?: boolean;
+}
+
+type Done = (code: number, ...rest: unknown[]) => void;
+
+/**
+ * fuse-native builds its `-o` string from a fixed list. We append use_ino (so
+ * st_ino is the obj_id and hardlinks look like hardlinks), big_writes and
+ * max_write (else libfuse2 delivers writes 4 KiB at a time).
+ */
+class H2Fuse extends Fuse {
+  extraOptions: string[] = [];
+
+  protected override _fuseOptions(): string {
+    const base = super._fuseOptions();
+    const extra = this.extraOptions.join(',');
+    if (!extra) return base;
+    return base ? `${base},${extra}` : `-o${extra}`;
+  }
+}
+
+function attrToStat(a: Attr): Record<string, number> {
+  return { ...a };
+}
+
+function guard(done: Done, fn: () => unknown): void {
+  let r: unknown;
+  try {
+    r = fn();
+  } catch (e) {
+    done(toErrno(e));
+    return;
+  }
+  done(0, r);
+}
+
+export function buildOps(vfs: Vfs): Record<string, (...args: never[]) => void> {
+  const ops = {
+    getattr: (p: string, cb: Done) => guard(cb, () => attrToStat(vfs.getattr(p))),
+    fgetattr: (_p: string, fd: number, cb: Done) => guard(cb, () => attrToStat(vfs.fgetattr(fd))),
+    readdir: (p: string, cb: Done) => guard(cb, () => vfs.readdir(p)),
+    readlink: (p: string, cb: Done) => guard(cb, () => vfs.readlink(p)),
+    mkdir: (p: string, mode: number, cb: Done) => guard(cb, () => { vfs.mkdir(p, mode); }),
+    rmdir: (p: string, cb: Done) => guard(cb, () => vfs.rmdir(p)),
+    mknod: (p: string, mode: number, dev: number, cb: Done) => guard(cb, () => { vfs.mknod(p, mode, dev); }),
+    create: (p: string, mode: number, cb: Done) => guard(cb, () => vfs.create(p, mode)),
+    open: (p: string, flags: number, cb: Done) => guard(cb, () => vfs.open(p, flags)),
+    release: (_p: string, fd: number, cb: Done) => guard(cb, () => vfs.release(fd)),
+    flush: (_p: string, _fd: number, cb: Done) => cb(0),
+    read: (_p: string, fd: number, buf: Buffer, len: number, pos: number, cb: Done) => {
+      try {
+        cb(vfs.read(fd, buf, len, pos));
+      } catch (e) {
+        cb(toErrno(e));
+      }
+    },
+    write: (_p: string, fd: number, buf: Buffer, len: number, pos: number, cb: Done) => {
+      try {
+        cb(vfs.write(fd, buf, len, pos));
+      } catch (e) {
+        cb(toErrno(e));
+      }
+    },
+    truncate: (p: string, size: number, cb: Done) => guard(cb, () => vfs.truncate(p, size)),
+    ftruncate: (_p: string, fd: number, size: number, cb: Done) => guard(cb, () => vfs.ftruncate(fd, size)),
+    unlink: (p: string, cb: Done) => guard(cb, () => vfs.unlink(p)),
+    rename: (src: string, dst: string, cb: Done) => guard(cb, () => vfs.rename(src, dst)),
+    link: (src: string, dst: string, cb: Done) => guard(cb, () => { vfs.link(src, dst); }),
+    symlink: (target: string, p: string, cb: Done) => guard(cb, () => { vfs.symlink(target, p); }),
+    chmod: (p: string, mode: number, cb: Done) => guard(cb, () => vfs.chmod(p, mode)),
+    chown: (p: string, uid: number, gid: number, cb: Done) => guard(cb, () => vfs.chown(p, uid, gid)),
+    utimens: (p: string, atime: number, mtime: number, cb: Done) => guard(cb, () => vfs.utimens(p, atime, mtime)),
+    statfs: (_p: string, cb: Done) => guard(cb, (): StatFs => vfs.statfs()),
+    fsync: (_p: string, _datasync: number, _fd: number, cb: Done) => {
+      vfs.sync().then(() => cb(0), (e: unknown) => cb(toErrno(e)));
+    },
+    fsyncdir: (_p: string, _datasync: number, _fd: number, cb: Done) => {
+      vfs.sync().then(() => cb(0), (e: unknown) => cb(toErrno(e)));
+    },
+    setxattr: (p: string, name: string, value: Buffer, _pos: number, flags: number, cb: Done) =>
+      guard(cb, () => vfs.setxattr(p, name, value, flags)),
+    listxattr: (p: string, cb: Done) => guard(cb, () => vfs.listxattr(p)),
+    removexattr: (p: string, name: string, cb: Done) => guard(cb, () => vfs.removexattr(p, name)),
+  };
+  return ops as unknown as Record<string, (...args: never[]) => void>;
+}
+
+/**
+ * getxattr needs the caller's buffer size to answer ERANGE, which fuse-native's
+ * public op does not pass, so it is handled at the signal level.
+ */
+function installGetxattr(fuse: H2Fuse, vfs: Vfs): void {
+  const target = fuse as unknown as Record<string, unknown>;
+  target._op_getxattr = (signal: (code: number, buf: ArrayBuffer) => void, p: string, name: string,
+    valueBuf: Buffer): void => {
+    let value: Buffer;
+    try {
+      value = vfs.getxattr(p, name);
+    } catch (e) {
+      signal(toErrno(e), valueBuf.buffer as ArrayBuffer);
+      return;
+    }
+    if (valueBuf.length === 0) return signal(value.length, valueBuf.buffer as ArrayBuffer);
+    if (value.length > valueBuf.length) return signal(-34 /* ERANGE */, valueBuf.buffer as ArrayBuffer);
+    value.copy(valueBuf);
+    signal(value.length, valueBuf.buffer as ArrayBuffer);
+  };
+  // Registering the op makes fuse-native tell libfuse that getxattr exists.
+  (fuse.ops as Record<string, unknown>).getxattr = () => undefined;
+}
+
+export interface FuseHandle {
+  mountpoint: string;
+}
+
+/** Mounts `vfs` at `mountpoint`; resolves once the kernel has sent INIT. */
+export function mountFuse(vfs: Vfs, mountpoint: string, opts: FuseMountOptions): Promise<FuseHandle> {
+  const ops = buildOps(vfs);
+  (ops as Record<string, unknown>).getxattr = () => undefined;
+  const fuse = new H2Fuse(mountpoint, ops, {
+    fsname: opts.fsname,
+    subtype: 'h2fs',
+    allowOther: opts.allowOther ?? false,
+    defaultPermissions: opts.allowOther ?? false,
+    debug: opts.debug ?? false,
+    timeout: false,
+  });
+  const extra = ['use_ino', 'big_writes', 'max_write=131072', 'max_read=131072'];
+  if (opts.readOnly) extra.push('ro');
+  fuse.extraOptions = extra;
+  installGetxattr(fuse, vfs);
+  return new Promise((resolve, reject) => {
+    fuse.mount((err) => (err ? reject(err) : resolve({ mountpoint })));
+  });
+}

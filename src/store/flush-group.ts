@@ -1,0 +1,85 @@
+/**
+ * The changes of the flush group being built: the latest staged state of each
+ * logical key (a payload, or null for "delete"), not yet under any TID. The
+ * live view reads through it; commit() turns it into one LMDB transaction.
+ */
+import type { LogicalKey, RecType } from './keys.js';
+import type { Payload } from './record.js';
+
+export interface StagedRecord {
+  lk: LogicalKey;
+  /** null = the record is deleted by this flush group. */
+  payload: Payload | null;
+  /** DATA records: the block; only the first `len` bytes are content. */
+  data?: Buffer;
+}
+
+function objKey(pfs: number, objId: number): string {
+  return `${pfs}:${objId}`;
+}
+
+function subKey(recType: RecType, key: bigint): string {
+  return `${recType}:${key.toString(16)}`;
+}
+
+export class FlushGroup {
+  private readonly byObj = new Map<string, Map<string, StagedRecord>>();
+  private count = 0;
+  /** Bytes of block buffers held, for flushing early under memory pressure. */
+  dataBytes = 0;
+
+  get size(): number {
+    return this.count;
+  }
+
+  get isEmpty(): boolean {
+    return this.count === 0;
+  }
+
+  stage(rec: StagedRecord): void {
+    const ok = objKey(rec.lk.pfs, rec.lk.objId);
+    let m = this.byObj.get(ok);
+    if (!m) {
+      m = new Map();
+      this.byObj.set(ok, m);
+    }
+    const sk = subKey(rec.lk.recType, rec.lk.key);
+    const prev = m.get(sk);
+    if (prev?.data) this.dataBytes -= prev.data.length;
+    else if (!prev) this.count++;
+    if (rec.data) this.dataBytes += rec.data.length;
+    m.set(sk, rec);
+  }
+
+  /** Account for a staged block buffer that was replaced by a bigger one. */
+  adjustDataBytes(delta: number): void {
+    this.dataBytes += delta;
+  }
+
+  get(lk: LogicalKey): StagedRecord | undefined {
+    return this.byObj.get(objKey(lk.pfs, lk.objId))?.get(subKey(lk.recType, lk.key));
+  }
+
+  /** Staged records of one object and rec_type, in no particular order. */
+  ofObject(pfs: number, objId: number, recType: RecType): StagedRecord[] {
+    const m = this.byObj.get(objKey(pfs, objId));
+    if (!m) return [];
+    const out: StagedRecord[] = [];
+    for (const r of m.values()) if (r.lk.recType === recType) out.push(r);
+    return out;
+  }
+
+  hasObject(pfs: number, objId: number): boolean {
+    return this.byObj.has(objKey(pfs, objId));
+  }
+
+  *all(): IterableIterator<StagedRecord> {
+    for (const m of this.byObj.values()) yield* m.values();
+  }
+
+  clear(): void {
+    this.byObj.clear();
+    this.count = 0;
+    this.dataBytes = 0;
+  }
+}

@@ -1,0 +1,56 @@
+/**
+ * The only importer of 'lmdb'. One environment per store with four named
+ * databases that commit together: records, data, tidindex and meta.
+ */
+import { open, type Database, type RootDatabase } from 'lmdb';
+import fs from 'node:fs';
+import path from 'node:path';
+import { H2Error } from '../errors.js';
+
+export type BinDb = Database<Buffer, Buffer>;
+
+export interface LmdbEnv {
+  root: RootDatabase<Buffer, Buffer>;
+  records: BinDb;
+  data: BinDb;
+  tidindex: BinDb;
+  meta: BinDb;
+  dataFile: string;
+}
+
+/** lmdb-js: commit without waiting for fsync; callers await `flushed`. */
+export const NO_SYNC_FLUSH = 0x10000;
+
+export function openLmdb(dir: string, opts: { readOnly?: boolean } = {}): LmdbEnv {
+  try {
+    const root = open<Buffer, Buffer>({
+      path: dir,
+      encoding: 'binary',
+      keyEncoding: 'binary',
+      maxDbs: 8,
+      compression: false,
+      readOnly: opts.readOnly ?? false,
+      // 64 GiB of address space; LMDB only uses what it needs.
+      mapSize: 64 * 1024 * 1024 * 1024,
+    });
+    const sub = (name: string): BinDb =>
+      root.openDB<Buffer, Buffer>(name, { encoding: 'binary', keyEncoding: 'binary', compression: false });
+    const env: LmdbEnv = {
+      root,
+      records: sub('records'),
+      data: sub('data'),
+      tidindex: sub('tidindex'),
+      meta: sub('meta'),
+      dataFile: path.join(dir, 'data.mdb'),
+    };
+    if (!opts.readOnly) {
+      for (const f of ['data.mdb', 'lock.mdb']) {
+        const p = path.join(dir, f);
+        if (fs.existsSync(p)) fs.chmodSync(p, 0o600);
+      }
+    }
+    return env;
+  } catch (e) {
+    throw H2Error.store(`cannot open store ${dir}: ${(e as Error).message}`, e);
+  }
+}

@@ -1,0 +1,359 @@
+/**
+ * The history store: HAMMER-style records in LMDB, a flush group staged in
+ * memory, and commit() that writes the whole group under one new TID in one
+ * LMDB transaction (atomic; durable once `flushed()` resolves).
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { randomUUID } from 'node:crypto';
+import { H2Error } from '../errors.js';
+import { nextTid, TID_MAX, TID_ZERO, type Tid } from '../tid.js';
+import { decodeLeaf, decodePayload, encodeLeaf, encodePayload, leafDeleteTid, stampDelete } from './codec.js';
+import {
+  decodeRecKey, encodeLogicalKey, encodeTidIndexKey, LOGICAL_KEY_LEN, objPrefix, RECTYPE, REC_KEY_LEN,
+  TIDEVENT, type LogicalKey, type RecType,
+} from './keys.js';
+import { openLmdb, NO_SYNC_FLUSH, type LmdbEnv } from './lmdb.js';
+import { FlushGroup, type StagedRecord } from './flush-group.js';
+import { visibleAt, type Payload, type StoredRecord } from './record.js';
+
+export const STORE_FORMAT = 1;
+const META_STORE = Buffer.from('store');
+const META_NEXTOBJ = Buffer.from('nextobj');
+const MAX_CREATE_TID = Buffer.alloc(8, 0xff);
+
+export interface StoreMeta {
+  v: 1;
+  format: number;
+  uuid: string;
+  label: string;
+  created: number;
+  lastTid: Tid;
+}
+
+/** What a view reads: one record per logical key, as of `asOf`. */
+export interface RecordView {
+  readonly asOf: Tid;
+  get<P extends Payload>(lk: LogicalKey): P | undefined;
+  /** Bytes of a DATA record (may be shorter than the block). */
+  getData(lk: LogicalKey): Buffer | undefined;
+  /** Visible records of one object and rec_type with from <= key <= to, by key. */
+  scan<P extends Payload>(pfs: number, objId: number, recType: RecType, from?: bigint, to?: bigint):
+    Array<{ key: bigint; payload: P }>;
+}
+
+export interface CommitResult {
+  tid: Tid;
+  records: number;
+}
+
+export interface StoreInfo {
+  path: string;
+  uuid: string;
+  label: string;
+  bytes: number;
+  records: number;
+  firstTid: Tid;
+  lastTid: Tid;
+}
+
+const U64_MAX = 0xffffffffffffffffn;
+
+export class Store {
+  readonly dir: string;
+  private readonly env: LmdbEnv;
+  private metaCache: StoreMeta;
+  private readonly nextObj = new Map<number, number>();
+  readonly group = new FlushGroup();
+  readonly readOnly: boolean;
+  private closed = false;
+  private readonly commitListeners = new Set<(tid: Tid) => void>();
+
+  private constructor(dir: string, env: LmdbEnv, meta: StoreMeta, readOnly: boolean) {
+    this.dir = dir;
+    this.env = env;
+    this.metaCache = meta;
+    this.readOnly = readOnly;
+    const raw = env.meta.get(META_NEXTOBJ);
+    if (raw) {
+      const m = decodePayload<Record<string, number>>(raw);
+      for (const [k, n] of Object.entries(m)) this.nextObj.set(Number(k), n);
+    }
+  }
+
+  /** newfs: create an empty store directory (0700, files 0600). */
+  static create(dir: string, opts: { label?: string } = {}): Store {
+    const abs = path.resolve(dir);
+    if (fs.existsSync(abs)) {
+      const st = fs.statSync(abs);
+      if (!st.isDirectory()) throw H2Error.usage(`${abs}: exists and is not a directory`);
+      if (fs.readdirSync(abs).length > 0) throw H2Error.usage(`${abs}: directory is not empty`);
+    } else {
+      fs.mkdirSync(abs, { recursive: true, mode: 0o700 });
+    }
+    fs.chmodSync(abs, 0o700);
+    const env = openLmdb(abs);
+    const meta: StoreMeta = {
+      v: 1, format: STORE_FORMAT, uuid: randomUUID(), label: opts.label ?? '',
+      created: Date.now(), lastTid: TID_ZERO,
+    };
+    env.meta.putSync(META_STORE, encodePayload({ ...meta }));
+    return new Store(abs, env, meta, false);
+  }
+
+  static isStore(dir: string): boolean {
+    return fs.existsSync(path.join(dir, 'data.mdb'));
+  }
+
+  static open(dir: string, opts: { readOnly?: boolean } = {}): Store {
+    const abs = path.resolve(dir);
+    if (!Store.isStore(abs)) {
+      throw new H2Error('ENOENT', `${abs}: not an h2fs store (no data.mdb)`, { hint: `h2fs newfs ${abs}` });
+    }
+    const env = openLmdb(abs, opts);
+    const raw = env.meta.get(META_STORE);
+    if (!raw) throw H2Error.store(`${abs}: store has no header`);
+    const meta = decodePayload<StoreMeta>(raw);
+    if (meta.format !== STORE_FORMAT) {
+      throw H2Error.store(`${abs}: store format ${meta.format} is not supported (this h2fs reads ${STORE_FORMAT})`);
+    }
+    return new Store(abs, env, meta, opts.readOnly ?? false);
+  }
+
+  get meta(): Readonly<StoreMeta> {
+    return this.metaCache;
+  }
+
+  /** Highest committed TID (0 for an empty store). */
+  get lastTid(): Tid {
+    return this.metaCache.lastTid;
+  }
+
+  /** Next free obj_id of a PFS; obj_id 1 is each PFS's root directory. */
+  allocObjId(pfs: number): number {
+    const n = this.nextObj.get(pfs) ?? 2;
+    this.nextObj.set(pfs, n + 1);
+    return n;
+  }
+
+  // ---- reading -------------------------------------------------------------
+
+  /** The committed state as of `asOf` (TID_MAX: the committed head). */
+  asOf(asOf: Tid): RecordView {
+    return new CommittedView(this.env, asOf);
+  }
+
+  /** The live state: the committed head with the flush group on top. */
+  live(): RecordView {
+    return new LiveView(this.env, this.group);
+  }
+
+  /** Every version of every record of an object, oldest first per key. */
+  versions(pfs: number, objId: number): StoredRecord[] {
+    const out: StoredRecord[] = [];
+    const start = objPrefix(pfs, objId);
+    for (const { key, value } of this.env.records.getRange({ start, end: prefixUpper(start) })) {
+      const rk = decodeRecKey(key);
+      const { deleteTid, payload } = decodeLeaf(value);
+      out.push({ ...rk, deleteTid, payload });
+    }
+    return out;
+  }
+
+  // ---- writing -------------------------------------------------------------
+
+  stage(rec: StagedRecord): void {
+    if (this.readOnly) throw H2Error.posix('EROFS', 'store is open read-only');
+    this.group.stage(rec);
+  }
+
+  onCommit(fn: (tid: Tid) => void): () => void {
+    this.commitListeners.add(fn);
+    return () => this.commitListeners.delete(fn);
+  }
+
+  /**
+   * Writes the flush group under one new TID in one LMDB transaction: each
+   * staged key gets its live version stamped with delete_tid = TID and, unless
+   * it is a delete, a new version with create_tid = TID. Returns null when
+   * there was nothing to commit. Visible at once; durable after flushed().
+   */
+  commit(): CommitResult | null {
+    if (this.group.isEmpty) return null;
+    const tid = nextTid(this.metaCache.lastTid);
+    const { records, data, tidindex, meta } = this.env;
+    let written = 0;
+    const mark = Buffer.from([0]);
+    try {
+      this.env.root.transactionSync(() => {
+        for (const rec of this.group.all()) {
+          const lkBuf = encodeLogicalKey(rec.lk);
+          const head = latestVersion(this.env, lkBuf);
+          if (head && leafDeleteTid(head.value) === 0n) {
+            records.putSync(head.key, stampDelete(head.value, tid));
+            tidindex.putSync(encodeTidIndexKey(tid, TIDEVENT.DELETE, head.key), mark);
+            written++;
+          }
+          if (rec.payload !== null) {
+            const key = encodeLogicalKey(rec.lk, tid);
+            records.putSync(key, encodeLeaf(0n, rec.payload));
+            if (rec.lk.recType === RECTYPE.DATA) {
+              const len = (rec.payload as { len: number }).len;
+              data.putSync(key, rec.data ? rec.data.subarray(0, len) : Buffer.alloc(0));
+            }
+            tidindex.putSync(encodeTidIndexKey(tid, TIDEVENT.CREATE, key), mark);
+            written++;
+          }
+        }
+        const nextObj: Record<string, number> = {};
+        for (const [k, n] of this.nextObj) nextObj[String(k)] = n;
+        meta.putSync(META_NEXTOBJ, encodePayload(nextObj));
+        meta.putSync(META_STORE, encodePayload({ ...this.metaCache, lastTid: tid }));
+      }, NO_SYNC_FLUSH);
+    } catch (e) {
+      throw H2Error.store(`commit of TID failed: ${(e as Error).message}`, e);
+    }
+    this.metaCache = { ...this.metaCache, lastTid: tid };
+    this.group.clear();
+    for (const fn of this.commitListeners) fn(tid);
+    return { tid, records: written };
+  }
+
+  /** Resolves once every commit so far is on disk (fsync). */
+  async flushed(): Promise<void> {
+    await this.env.root.flushed;
+  }
+
+  info(): StoreInfo {
+    let bytes = 0;
+    try {
+      bytes = fs.statSync(this.env.dataFile).size;
+    } catch {
+      bytes = 0;
+    }
+    let firstTid = TID_ZERO;
+    for (const { key } of this.env.tidindex.getRange({ limit: 1 })) firstTid = key.readBigUInt64BE(0);
+    return {
+      path: this.dir, uuid: this.metaCache.uuid, label: this.metaCache.label, bytes,
+      records: this.env.records.getCount(), firstTid, lastTid: this.metaCache.lastTid,
+    };
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await this.env.root.close();
+  }
+}
+
+function prefixUpper(prefix: Buffer): Buffer {
+  return Buffer.concat([prefix, Buffer.alloc(REC_KEY_LEN - prefix.length + 1, 0xff)]);
+}
+
+function latestVersion(env: LmdbEnv, lkBuf: Buffer, atOrBefore?: Tid): { key: Buffer; value: Buffer } | undefined {
+  const startTid = atOrBefore === undefined || atOrBefore === TID_MAX ? MAX_CREATE_TID : u64(atOrBefore);
+  const start = Buffer.concat([lkBuf, startTid]);
+  for (const e of env.records.getRange({ start, end: lkBuf, reverse: true, limit: 1 })) {
+    if (e.key.length === REC_KEY_LEN && e.key.subarray(0, LOGICAL_KEY_LEN).equals(lkBuf)) return e;
+  }
+  return undefined;
+}
+
+function u64(n: bigint): Buffer {
+  const b = Buffer.allocUnsafe(8);
+  b.writeBigUInt64BE(n & U64_MAX, 0);
+  return b;
+}
+
+class CommittedView implements RecordView {
+  constructor(private readonly env: LmdbEnv, readonly asOf: Tid) {}
+
+  private visible(lk: LogicalKey): { key: Buffer; value: Buffer } | undefined {
+    const lkBuf = encodeLogicalKey(lk);
+    const v = latestVersion(this.env, lkBuf, this.asOf);
+    if (!v) return undefined;
+    const createTid = v.key.readBigUInt64BE(LOGICAL_KEY_LEN);
+    return visibleAt(createTid, leafDeleteTid(v.value), this.asOf) ? v : undefined;
+  }
+
+  get<P extends Payload>(lk: LogicalKey): P | undefined {
+    const v = this.visible(lk);
+    return v ? decodeLeaf<P>(v.value).payload : undefined;
+  }
+
+  getData(lk: LogicalKey): Buffer | undefined {
+    const v = this.visible(lk);
+    if (!v) return undefined;
+    return this.env.data.get(v.key) ?? Buffer.alloc(0);
+  }
+
+  scan<P extends Payload>(pfs: number, objId: number, recType: RecType, from = 0n, to = U64_MAX):
+    Array<{ key: bigint; payload: P }> {
+    const prefix = objPrefix(pfs, objId, recType);
+    const start = Buffer.concat([prefix, u64(from)]);
+    const end = Buffer.concat([prefix, u64(to), MAX_CREATE_TID]);
+    const out: Array<{ key: bigint; payload: P }> = [];
+    // Versions of one logical key are adjacent and ascend by create_tid: keep
+    // the last one created at or before asOf, then test its delete_tid.
+    let curKey: bigint | undefined;
+    let best: { createTid: Tid; value: Buffer } | undefined;
+    const flush = (): void => {
+      if (curKey !== undefined && best && visibleAt(best.createTid, leafDeleteTid(best.value), this.asOf)) {
+        out.push({ key: curKey, payload: decodeLeaf<P>(best.value).payload });
+      }
+    };
+    for (const { key, value } of this.env.records.getRange({ start, end, inclusiveEnd: true })) {
+      const k = key.readBigUInt64BE(11);
+      const createTid = key.readBigUInt64BE(LOGICAL_KEY_LEN);
+      if (k !== curKey) {
+        flush();
+        curKey = k;
+        best = undefined;
+      }
+      if (createTid <= this.asOf) best = { createTid, value };
+    }
+    flush();
+    return out;
+  }
+}
+
+class LiveView implements RecordView {
+  readonly asOf = TID_MAX;
+  private readonly head: CommittedView;
+
+  constructor(env: LmdbEnv, private readonly group: FlushGroup) {
+    this.head = new CommittedView(env, TID_MAX);
+  }
+
+  get<P extends Payload>(lk: LogicalKey): P | undefined {
+    const s = this.group.get(lk);
+    if (s) return (s.payload ?? undefined) as P | undefined;
+    return this.head.get<P>(lk);
+  }
+
+  getData(lk: LogicalKey): Buffer | undefined {
+    const s = this.group.get(lk);
+    if (s) {
+      if (s.payload === null) return undefined;
+      const len = (s.payload as { len: number }).len;
+      return (s.data ?? Buffer.alloc(0)).subarray(0, len);
+    }
+    return this.head.getData(lk);
+  }
+
+  scan<P extends Payload>(pfs: number, objId: number, recType: RecType, from = 0n, to = U64_MAX):
+    Array<{ key: bigint; payload: P }> {
+    const base = this.head.scan<P>(pfs, objId, recType, from, to);
+    if (!this.group.hasObject(pfs, objId)) return base;
+    const staged = this.group.ofObject(pfs, objId, recType).filter((s) => s.lk.key >= from && s.lk.key <= to);
+    if (staged.length === 0) return base;
+    const merged = new Map<bigint, P>();
+    for (const r of base) merged.set(r.key, r.payload);
+    for (const s of staged) {
+      if (s.payload === null) merged.delete(s.lk.key);
+      else merged.set(s.lk.key, s.payload as P);
+    }
+    return [...merged.entries()].sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0))
+      .map(([key, payload]) => ({ key, payload }));
+  }
+}

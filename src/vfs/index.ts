@@ -1,0 +1,2 @@
+export { Vfs, BLOCK_SIZE, ROOT_OBJ, type Attr, type StatFs, type Node, type VfsOptions } from './vfs.js';
+export { parseComponent, splitPath, splitParent, type Component } from './path.js';

@@ -1,0 +1,13 @@
+/**
+ * Directory entries and xattrs are keyed like HAMMER's namekey: a 48-bit hash
+ * of the name in the high bits and a 16-bit collision iterator in the low
+ * bits, so readdir order is a function of the records alone.
+ */
+import { createHash } from 'node:crypto';
+
+export const NAMEKEY_SLOTS = 0x10000n;
+
+export function nameKeyBase(name: string): bigint {
+  const h = createHash('md5').update(name).digest();
+  return h.readBigUInt64BE(0) & 0xffffffffffff0000n;
+}
