@@ -6,7 +6,7 @@
 export type PosixCode =
   | 'ENOENT' | 'EEXIST' | 'ENOTDIR' | 'EISDIR' | 'ENOTEMPTY' | 'EROFS' | 'EINVAL'
   | 'ENAMETOOLONG' | 'EXDEV' | 'ENOSPC' | 'EBADF' | 'EPERM' | 'EACCES' | 'ENODATA'
-  | 'ERANGE' | 'EFBIG' | 'ENOTSUP' | 'EMLINK' | 'ELOOP' | 'EBUSY' | 'EIO';
+  | 'ERANGE' | 'EFBIG' | 'EOPNOTSUPP' | 'EMLINK' | 'ELOOP' | 'EBUSY' | 'EIO';
 
 export type DomainCode =
   | 'H2_USAGE' | 'H2_BAD_TID' | 'H2_STORE' | 'H2_NOT_MOUNTED' | 'H2_BUSY'

@@ -2,8 +2,9 @@
  * The FUSE adapter: translation only. Each op calls the VFS and maps a thrown
  * error through toErrno(). The only importer of 'fuse-native'.
  */
-import Fuse from 'fuse-native';
+import type FuseClass from 'fuse-native';
 import type { Attr, StatFs, Vfs } from '../vfs/index.js';
+import { loadFuseNative } from './binding.js';
 import { toErrno } from './errno.js';
 
 export interface FuseMountOptions {
@@ -15,20 +16,25 @@ export interface FuseMountOptions {
 
 type Done = (code: number, ...rest: unknown[]) => void;
 
+type H2Fuse = FuseClass & { extraOptions: string[] };
+
 /**
  * fuse-native builds its `-o` string from a fixed list. We append use_ino (so
  * st_ino is the obj_id and hardlinks look like hardlinks), big_writes and
  * max_write (else libfuse2 delivers writes 4 KiB at a time).
  */
-class H2Fuse extends Fuse {
-  extraOptions: string[] = [];
+function fuseClass(): new (...args: ConstructorParameters<typeof FuseClass>) => H2Fuse {
+  const Fuse = loadFuseNative();
+  return class extends Fuse {
+    extraOptions: string[] = [];
 
-  protected override _fuseOptions(): string {
-    const base = super._fuseOptions();
-    const extra = this.extraOptions.join(',');
-    if (!extra) return base;
-    return base ? `${base},${extra}` : `-o${extra}`;
-  }
+    protected override _fuseOptions(): string {
+      const base = super._fuseOptions();
+      const extra = this.extraOptions.join(',');
+      if (!extra) return base;
+      return base ? `${base},${extra}` : `-o${extra}`;
+    }
+  };
 }
 
 function attrToStat(a: Attr): Record<string, number> {
@@ -129,7 +135,8 @@ export interface FuseHandle {
 export function mountFuse(vfs: Vfs, mountpoint: string, opts: FuseMountOptions): Promise<FuseHandle> {
   const ops = buildOps(vfs);
   (ops as Record<string, unknown>).getxattr = () => undefined;
-  const fuse = new H2Fuse(mountpoint, ops, {
+  const Cls = fuseClass();
+  const fuse = new Cls(mountpoint, ops, {
     fsname: opts.fsname,
     subtype: 'h2fs',
     allowOther: opts.allowOther ?? false,

@@ -86,8 +86,8 @@ export class Store {
     const abs = path.resolve(dir);
     if (fs.existsSync(abs)) {
       const st = fs.statSync(abs);
-      if (!st.isDirectory()) throw H2Error.usage(`${abs}: exists and is not a directory`);
-      if (fs.readdirSync(abs).length > 0) throw H2Error.usage(`${abs}: directory is not empty`);
+      if (!st.isDirectory()) throw new H2Error('EEXIST', `newfs: ${abs}: exists and is not a directory`);
+      if (fs.readdirSync(abs).length > 0) throw new H2Error('EEXIST', `newfs: ${abs}: directory is not empty`);
     } else {
       fs.mkdirSync(abs, { recursive: true, mode: 0o700 });
     }

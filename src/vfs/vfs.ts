@@ -618,6 +618,9 @@ export class Vfs {
 
   setxattr(path: string, name: string, value: Buffer, flags: number): void {
     const n = this.resolveWritable(path);
+    // No POSIX ACLs: refusing them makes cp/tar fall back to chmod, which
+    // is what keeps st_mode right.
+    if (name.startsWith('system.posix_acl_')) throw H2Error.posix('EOPNOTSUPP', 'POSIX ACLs are not supported');
     const live = this.store.live();
     const cur = this.findXattr(live, n, name);
     if (cur && flags & XATTR_CREATE) throw H2Error.posix('EEXIST', name);
