@@ -34,7 +34,7 @@ fi
 
 if [ ! -d node_modules/lmdb ] || [ package.json -nt node_modules/.package-lock.json ]; then
   echo "setup: installing npm packages"
-  npm ci --no-audit --no-fund --loglevel=error 2>&1 | grep -v 'Unknown user config' || true
-  [ -d node_modules/lmdb ] || { echo "setup: npm ci failed" >&2; exit 1; }
+  npm install --no-audit --no-fund --loglevel=error 2>&1 | grep -v 'Unknown user config' || true
+  [ -d node_modules/lmdb ] || { echo "setup: npm install failed" >&2; exit 1; }
 fi
 npm run --silent build
