@@ -158,6 +158,9 @@ export class MountDaemon {
     this.watchTimer = setInterval(() => {
       if (!mountAt(mountpoint)) void this.stop(false);
     }, 1000);
+    // A library promise rejected with nobody listening (lmdb-js after a failed
+    // commit) must not take the mount down with it.
+    process.on('unhandledRejection', (e) => log.error(`h2fs: unhandled rejection: ${(e as Error)?.message ?? String(e)}`));
     for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
       process.on(sig, () => void this.stop(true).then(() => process.exit(0), () => process.exit(1)));
     }

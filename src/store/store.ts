@@ -211,12 +211,22 @@ export class Store {
         meta.putSync(META_STORE, encodePayload({ ...this.metaCache, lastTid: tid }));
       }, NO_SYNC_FLUSH);
     } catch (e) {
+      if (this.diskNearlyFull()) throw new H2Error('ENOSPC', `commit failed, store disk is full: ${(e as Error).message}`, { cause: e });
       throw H2Error.store(`commit of TID failed: ${(e as Error).message}`, e);
     }
     this.metaCache = { ...this.metaCache, lastTid: tid };
     this.group.clear();
     for (const fn of this.commitListeners) fn(tid);
     return { tid, records: written };
+  }
+
+  private diskNearlyFull(): boolean {
+    try {
+      const s = fs.statfsSync(this.dir);
+      return s.bavail * s.bsize < this.group.dataBytes + 16 * 1024 * 1024;
+    } catch {
+      return false;
+    }
   }
 
   /** Resolves once every commit so far is on disk (fsync). */

@@ -15,6 +15,8 @@ import { NAMEKEY_SLOTS, nameKeyBase } from './namekey.js';
 import { parseComponent, splitParent, splitPath } from './path.js';
 
 export const BLOCK_SIZE = 64 * 1024;
+/** Disk space kept free for LMDB's B-tree pages and meta pages. */
+const SPACE_RESERVE = 8 * 1024 * 1024;
 const NAME_MAX = 255;
 export const ROOT_OBJ = 1;
 
@@ -114,6 +116,8 @@ export class Vfs {
   private nextFh = 1;
   private readonly uid: number;
   private readonly gid: number;
+  private freeBytes = Number.POSITIVE_INFINITY;
+  private freeCheckedAt = 0;
 
   constructor(store: Store, opts: VfsOptions = {}) {
     this.store = store;
@@ -525,6 +529,7 @@ export class Vfs {
     if (!h.writable) throw H2Error.posix('EBADF', 'file not open for writing');
     this.checkWritable(h);
     const inode = this.liveInode(h.pfs, h.objId);
+    this.checkSpace(len);
     let pos = offset;
     const end = offset + len;
     while (pos < end) {
@@ -565,6 +570,22 @@ export class Vfs {
     bytes.copy(data, at);
     len = Math.max(len, need);
     this.store.stage({ lk, payload: { v: 1, len }, data });
+  }
+
+  /**
+   * Refuses a write with ENOSPC while the store's disk could not take the
+   * flush group: better than accepting data that can never commit. statfs is
+   * sampled at most every 100 ms; the reserve covers LMDB's own pages.
+   */
+  private checkSpace(incoming: number): void {
+    const now = Date.now();
+    if (now - this.freeCheckedAt > 100) {
+      const s = fs.statfsSync(this.store.dir);
+      this.freeBytes = s.bavail * s.bsize;
+      this.freeCheckedAt = now;
+    }
+    const need = (this.store.group.dataBytes + incoming) * 1.25 + SPACE_RESERVE;
+    if (this.freeBytes < need) throw H2Error.posix('ENOSPC', 'no space left for the flush group');
   }
 
   private maybeFlushEarly(): void {
