@@ -10,7 +10,7 @@ export type PosixCode =
 
 export type DomainCode =
   | 'H2_USAGE' | 'H2_BAD_TID' | 'H2_STORE' | 'H2_NOT_MOUNTED' | 'H2_BUSY'
-  | 'H2_CONTROL' | 'H2_MOUNT';
+  | 'H2_CONTROL' | 'H2_MOUNT' | 'H2_NOT_PFS' | 'H2_PFS_STATE';
 
 export type H2Code = PosixCode | DomainCode;
 

@@ -15,8 +15,12 @@ import { mount, umount } from './commands/mount.js';
 import { synctid } from './commands/synctid.js';
 import { history } from './commands/history.js';
 import { info } from './commands/info.js';
+import { pfsDestroy, pfsDowngrade, pfsMaster, pfsSlave, pfsStatus, pfsUpdate, pfsUpgrade } from './commands/pfs.js';
 
-export const COMMANDS: readonly Command[] = [newfs, mount, umount, synctid, history, info];
+export const COMMANDS: readonly Command[] = [
+  newfs, mount, umount, synctid, history, info,
+  pfsMaster, pfsSlave, pfsStatus, pfsUpdate, pfsUpgrade, pfsDowngrade, pfsDestroy,
+];
 
 export const VERSION = '0.1.0';
 

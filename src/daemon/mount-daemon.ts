@@ -12,7 +12,7 @@ import { H2Error } from '../errors.js';
 import * as log from '../log.js';
 import { formatTid, type Tid } from '../tid.js';
 import { Store } from '../store/index.js';
-import { Vfs } from '../vfs/index.js';
+import { PfsAdmin, Vfs, type PfsOptions } from '../vfs/index.js';
 import { mountFuse } from '../fuse/mount.js';
 import { ControlServer } from '../control/server.js';
 import { pidPath } from '../control/protocol.js';
@@ -186,7 +186,17 @@ export class MountDaemon {
   }
 
   private registerControl(control: ControlServer, vfs: Vfs, store: Store): void {
+    const pfsAdmin = new PfsAdmin(vfs, store);
+    const str = (v: unknown): string => String(v ?? '');
     control.on('ping', () => ({ pid: process.pid, mountpoint: this.mountpoint }));
+    control.on('pfs-create', (a) =>
+      pfsAdmin.create(str(a.path), a.mode === 'slave' ? 'slave' : 'master', (a.opts ?? {}) as PfsOptions));
+    control.on('pfs-status', (a) => pfsAdmin.status(pfsAdmin.pfsOf(str(a.path))));
+    control.on('pfs-list', () => pfsAdmin.list());
+    control.on('pfs-update', (a) => pfsAdmin.update(pfsAdmin.pfsOf(str(a.path)), (a.opts ?? {}) as PfsOptions));
+    control.on('pfs-upgrade', (a) => pfsAdmin.upgrade(pfsAdmin.pfsOf(str(a.path))));
+    control.on('pfs-downgrade', (a) => pfsAdmin.downgrade(pfsAdmin.pfsOf(str(a.path))));
+    control.on('pfs-destroy', (a) => pfsAdmin.destroy(pfsAdmin.pfsOf(str(a.path)), str(a.path)));
     control.on('synctid', async () => formatTid(await vfs.sync()));
     control.on('history', (args) => {
       const n = vfs.resolve(String(args.path ?? '/'));

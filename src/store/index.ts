@@ -3,3 +3,5 @@ export { RECTYPE, RECTYPE_NAME, type LogicalKey, type RecType } from './keys.js'
 export { OBJTYPE, visibleAt, type ObjType, type InodePayload, type DirentPayload, type SymlinkPayload,
   type XattrPayload, type DataPayload, type Payload, type StoredRecord } from './record.js';
 export type { StagedRecord } from './flush-group.js';
+export { PFS_MAX, checkUuid, newPfsHeader, parsePfsLinkTarget, pfsHeaderKey, pfsLinkTarget, type PfsHeader,
+  type PfsMode } from './pfs.js';

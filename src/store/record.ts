@@ -4,6 +4,7 @@
  */
 import type { Tid } from '../tid.js';
 import type { LogicalKey } from './keys.js';
+import type { PfsHeader } from './pfs.js';
 
 export const OBJTYPE = {
   DIRECTORY: 1,
@@ -54,7 +55,7 @@ export interface DataPayload {
   len: number;
 }
 
-export type Payload = InodePayload | DirentPayload | SymlinkPayload | XattrPayload | DataPayload
+export type Payload = InodePayload | DirentPayload | SymlinkPayload | XattrPayload | DataPayload | PfsHeader
   | Record<string, unknown>;
 
 /** A record version as stored: key, create/delete TIDs and payload. */

@@ -10,12 +10,13 @@ import { H2Error } from '../errors.js';
 import { nextTid, TID_MAX, TID_ZERO, type Tid } from '../tid.js';
 import { decodeLeaf, decodePayload, encodeLeaf, encodePayload, leafDeleteTid, stampDelete } from './codec.js';
 import {
-  decodeRecKey, encodeLogicalKey, encodeTidIndexKey, LOGICAL_KEY_LEN, objPrefix, RECTYPE, REC_KEY_LEN,
+  decodeRecKey, encodeLogicalKey, encodeTidIndexKey, LOGICAL_KEY_LEN, objPrefix, pfsPrefix, RECTYPE, REC_KEY_LEN,
   TIDEVENT, type LogicalKey, type RecType,
 } from './keys.js';
 import { openLmdb, NO_SYNC_FLUSH, type LmdbEnv } from './lmdb.js';
 import { FlushGroup, type StagedRecord } from './flush-group.js';
 import { visibleAt, type Payload, type StoredRecord } from './record.js';
+import { PFS_MAX, pfsHeaderKey, type PfsHeader } from './pfs.js';
 
 export const STORE_FORMAT = 1;
 const META_STORE = Buffer.from('store');
@@ -132,6 +133,7 @@ export class Store {
   /** Next free obj_id of a PFS; obj_id 1 is each PFS's root directory. */
   allocObjId(pfs: number): number {
     const n = this.nextObj.get(pfs) ?? 2;
+    if (n > Number.MAX_SAFE_INTEGER) throw new H2Error('ENOSPC', `PFS #${pfs} has used every obj_id`);
     this.nextObj.set(pfs, n + 1);
     return n;
   }
@@ -158,6 +160,107 @@ export class Store {
       out.push({ ...rk, deleteTid, payload });
     }
     return out;
+  }
+
+  // ---- pseudo-filesystems ------------------------------------------------------
+
+  /** A PFS's header as it stands now (staged changes included). */
+  getPfs(pfs: number): PfsHeader | undefined {
+    if (pfs === 0) {
+      const h = this.live().get<PfsHeader>(pfsHeaderKey(0));
+      return h ?? { v: 1, mode: 'master', sharedUuid: this.metaCache.uuid, uniqueUuid: this.metaCache.uuid,
+        label: this.metaCache.label, syncBegTid: 1n, syncEndTid: this.lastTid };
+    }
+    return this.live().get<PfsHeader>(pfsHeaderKey(pfs));
+  }
+
+  putPfs(pfs: number, header: PfsHeader): void {
+    this.stage({ lk: pfsHeaderKey(pfs), payload: header });
+  }
+
+  /** The TID up to which a PFS is whole: a master's last commit, a slave's sync-end-tid. */
+  syncEndTid(pfs: number): Tid {
+    const h = this.getPfs(pfs);
+    if (!h || h.mode === 'master') return this.lastTid;
+    return h.syncEndTid;
+  }
+
+  /** Numbers of the PFSes that exist (PFS 0 first). */
+  listPfs(): number[] {
+    const out = [0];
+    const live = this.live();
+    let next = 1;
+    while (next <= PFS_MAX) {
+      let found: number | undefined;
+      for (const { key } of this.env.records.getRange({ start: pfsPrefix(next), limit: 1 })) found = key.readUInt16BE(0);
+      const staged = [...this.group.all()].filter((r) => r.lk.objId === 0 && r.lk.recType === RECTYPE.PFS && r.lk.pfs >= next)
+        .map((r) => r.lk.pfs);
+      const candidates = [...(found === undefined ? [] : [found]), ...staged].sort((a, b) => a - b);
+      if (candidates.length === 0) break;
+      const p = candidates[0]!;
+      if (live.get(pfsHeaderKey(p))) out.push(p);
+      next = p + 1;
+    }
+    return out;
+  }
+
+  /** The lowest free PFS number, 1..65535. */
+  allocPfsId(): number {
+    const used = new Set(this.listPfs());
+    for (let p = 1; p <= PFS_MAX; p++) if (!used.has(p)) return p;
+    throw new H2Error('ENOSPC', 'all 65535 PFS numbers are in use');
+  }
+
+  /**
+   * pfs-upgrade's rollback: physically drops every record of `pfs` created
+   * after `tid` and clears delete_tids stamped after it, so the PFS is
+   * exactly its state at `tid`. The header (obj_id 0) is left alone: its
+   * versions carry this store's own TIDs. Commits the flush group first.
+   */
+  rollbackPfs(pfs: number, tid: Tid): { dropped: number; undeleted: number } {
+    this.commit();
+    let dropped = 0;
+    let undeleted = 0;
+    const { records, data, tidindex } = this.env;
+    this.env.root.transactionSync(() => {
+      for (const { key, value } of records.getRange({ start: objPrefix(pfs, 1), end: pfsPrefix(pfs + 1) })) {
+        const createTid = key.readBigUInt64BE(LOGICAL_KEY_LEN);
+        const deleteTid = leafDeleteTid(value);
+        if (createTid > tid) {
+          records.removeSync(key);
+          data.removeSync(key);
+          tidindex.removeSync(encodeTidIndexKey(createTid, TIDEVENT.CREATE, key));
+          if (deleteTid !== 0n) tidindex.removeSync(encodeTidIndexKey(deleteTid, TIDEVENT.DELETE, key));
+          dropped++;
+        } else if (deleteTid > tid) {
+          records.putSync(key, stampDelete(value, 0n));
+          tidindex.removeSync(encodeTidIndexKey(deleteTid, TIDEVENT.DELETE, key));
+          undeleted++;
+        }
+      }
+    });
+    return { dropped, undeleted };
+  }
+
+  /** pfs-destroy: physically removes every record of `pfs`, header included. */
+  destroyPfs(pfs: number): number {
+    if (pfs === 0) throw H2Error.usage('PFS #0 (the root) cannot be destroyed');
+    this.commit();
+    let removed = 0;
+    const { records, data, tidindex } = this.env;
+    this.env.root.transactionSync(() => {
+      for (const { key, value } of records.getRange({ start: pfsPrefix(pfs), end: pfsPrefix(pfs + 1) })) {
+        const createTid = key.readBigUInt64BE(LOGICAL_KEY_LEN);
+        const deleteTid = leafDeleteTid(value);
+        records.removeSync(key);
+        data.removeSync(key);
+        tidindex.removeSync(encodeTidIndexKey(createTid, TIDEVENT.CREATE, key));
+        if (deleteTid !== 0n) tidindex.removeSync(encodeTidIndexKey(deleteTid, TIDEVENT.DELETE, key));
+        removed++;
+      }
+    });
+    this.nextObj.delete(pfs);
+    return removed;
   }
 
   // ---- writing -------------------------------------------------------------
@@ -227,6 +330,19 @@ export class Store {
     } catch {
       return false;
     }
+  }
+
+  /**
+   * Moves the TID allocator to at least `tid` (records received from another
+   * store carry its TIDs; ours must sort after them).
+   */
+  raiseLastTid(tid: Tid): void {
+    if (tid <= this.metaCache.lastTid) return;
+    const next = { ...this.metaCache, lastTid: tid };
+    this.env.root.transactionSync(() => {
+      this.env.meta.putSync(META_STORE, encodePayload({ ...next }));
+    }, NO_SYNC_FLUSH);
+    this.metaCache = next;
   }
 
   /** Resolves once every commit so far is on disk (fsync). */

@@ -6,10 +6,10 @@
  */
 import fs from 'node:fs';
 import { H2Error } from '../errors.js';
-import { TID_MAX, type Tid } from '../tid.js';
+import { formatTid, TID_MAX, type Tid } from '../tid.js';
 import {
-  OBJTYPE, RECTYPE, type DirentPayload, type InodePayload, type LogicalKey, type ObjType, type RecordView,
-  type Store, type SymlinkPayload, type XattrPayload,
+  OBJTYPE, RECTYPE, parsePfsLinkTarget, type DirentPayload, type InodePayload, type LogicalKey, type ObjType,
+  type RecordView, type Store, type SymlinkPayload, type XattrPayload,
 } from '../store/index.js';
 import { NAMEKEY_SLOTS, nameKeyBase } from './namekey.js';
 import { parseComponent, splitParent, splitPath } from './path.js';
@@ -143,10 +143,34 @@ export class Vfs {
     return asOf === TID_MAX ? this.store.live() : this.store.asOf(asOf);
   }
 
-  private checkTid(tid: Tid): void {
-    // A TID not yet committed has no immutable view: refuse rather than show
-    // a state that a later commit could change.
-    if (tid > this.store.lastTid) throw H2Error.posix('ENOENT', 'TID is in the future');
+  /**
+   * A TID past what a PFS holds whole (not yet committed on a master, not yet
+   * synced on a slave) has no immutable view: refuse rather than show a state
+   * that could still change.
+   */
+  private checkTid(pfs: number, tid: Tid): void {
+    if (tid > this.store.syncEndTid(pfs)) throw H2Error.posix('ENOENT', 'TID is beyond what this PFS holds');
+  }
+
+  /** Enters PFS `pfs` at `tid` (TID_MAX: its head; a slave's head is its sync-end-tid). */
+  private enterPfs(pfs: number, tid: Tid): { asOf: Tid; inode: InodePayload } {
+    const h = this.store.getPfs(pfs);
+    if (!h) throw H2Error.posix('ENOENT', `PFS #${pfs} does not exist`);
+    let asOf = tid;
+    if (h.mode === 'slave') {
+      const end = this.store.syncEndTid(pfs);
+      if (asOf === TID_MAX) asOf = end;
+      else if (asOf > end) throw H2Error.posix('ENOENT', `PFS #${pfs} is synced only up to its sync-end-tid`);
+    } else if (asOf !== TID_MAX) {
+      this.checkTid(pfs, asOf);
+    }
+    const inode = this.inodeAt(this.view(asOf), pfs, ROOT_OBJ);
+    if (!inode) {
+      throw H2Error.posix('ENOENT', h.mode === 'slave'
+        ? `slave PFS #${pfs} has no root until its first mirror-write`
+        : `PFS #${pfs} has no root at that TID`);
+    }
+    return { asOf, inode };
   }
 
   private inodeAt(view: RecordView, pfs: number, objId: number): InodePayload | undefined {
@@ -169,36 +193,39 @@ export class Vfs {
     let asOf: Tid = TID_MAX;
     let inode = this.inodeAt(this.store.live(), pfs, objId);
     if (!inode) throw H2Error.posix('ENOENT', 'store has no root');
-    let first = true;
     for (const raw of splitPath(path)) {
       if (raw === '..') throw H2Error.posix('EINVAL', "'..' in a FUSE path");
       if ((inode.mode & S_IFMT) !== S_IFDIR) throw H2Error.posix('ENOTDIR', raw);
       const c = parseComponent(raw);
       if (c.kind === 'pfs') {
-        if (!first) throw H2Error.posix('ENOENT', 'PFS paths resolve from the mount root only');
-        throw H2Error.posix('ENOENT', `PFS #${c.pfs} does not exist`);
+        // HAMMER: PFS links are reached through the root PFS only.
+        if (pfs !== 0) throw H2Error.posix('ENOENT', 'PFS paths resolve through the root PFS only');
+        const e = this.enterPfs(c.pfs, c.tid);
+        pfs = c.pfs;
+        objId = ROOT_OBJ;
+        asOf = e.asOf;
+        inode = e.inode;
       } else if (c.kind === 'asof') {
-        this.checkTid(c.tid);
+        this.checkTid(pfs, c.tid);
         const view = this.store.asOf(c.tid);
         if (c.name !== null) {
           const d = this.lookupDirent(view, pfs, objId, c.name);
-          if (!d) throw H2Error.posix('ENOENT', raw);
+          if (!d) throw H2Error.posix('ENOENT', `no such file or directory: ${raw}`);
           objId = d.dirent.objId;
         }
         asOf = c.tid;
         const next = this.inodeAt(view, pfs, objId);
-        if (!next) throw H2Error.posix('ENOENT', raw);
+        if (!next) throw H2Error.posix('ENOENT', `no such file or directory: ${raw}`);
         inode = next;
       } else {
         const view = this.view(asOf);
         const d = this.lookupDirent(view, pfs, objId, c.name);
-        if (!d) throw H2Error.posix('ENOENT', raw);
+        if (!d) throw H2Error.posix('ENOENT', `no such file or directory: ${raw}`);
         const next = this.inodeAt(view, pfs, d.dirent.objId);
         if (!next) throw H2Error.store(`dirent ${c.name} points at missing inode ${d.dirent.objId}`);
         objId = d.dirent.objId;
         inode = next;
       }
-      first = false;
     }
     return { pfs, objId, asOf, inode };
   }
@@ -209,9 +236,10 @@ export class Vfs {
     return n;
   }
 
-  private checkWritable(n: { asOf: Tid }): void {
+  private checkWritable(n: { asOf: Tid; pfs: number }): void {
     if (n.asOf !== TID_MAX) throw H2Error.posix('EROFS', 'history views are read-only');
     if (this.readOnly) throw H2Error.posix('EROFS', 'mounted read-only');
+    if (n.pfs !== 0 && this.store.getPfs(n.pfs)?.mode !== 'master') throw H2Error.posix('EROFS', 'slave PFSes are read-only');
   }
 
   /** Parent directory (writable, live) and the new name, for create-like ops. */
@@ -237,7 +265,36 @@ export class Vfs {
 
   getattr(path: string): Attr {
     const n = this.resolve(path);
-    return this.toAttr(n.objId, n.inode);
+    const a = this.toAttr(n.objId, n.inode);
+    if ((n.inode.mode & S_IFMT) === S_IFLNK && n.pfs === 0) {
+      const dyn = this.pfsLinkText(n);
+      if (dyn !== undefined) a.size = Buffer.byteLength(dyn);
+    }
+    return a;
+  }
+
+  /**
+   * What readlink shows for a PFS link (stored as `@@PFS0000N`): `@@-1:0000N`
+   * for a master, `@@0x<sync-end-tid>:0000N` for a slave, so following the
+   * link lands on the slave's last whole TID and moves as it syncs.
+   */
+  private pfsLinkText(n: Node): string | undefined {
+    if (n.inode.size !== 10) return undefined;
+    const s = this.view(n.asOf).get<SymlinkPayload>({ pfs: n.pfs, objId: n.objId, recType: RECTYPE.SYMLINK, key: 0n });
+    const pfs = s ? parsePfsLinkTarget(s.target) : undefined;
+    if (pfs === undefined) return undefined;
+    const h = this.store.getPfs(pfs);
+    const num = String(pfs).padStart(5, '0');
+    if (!h || h.mode === 'master') return `@@-1:${num}`;
+    return `@@${formatTid(this.store.syncEndTid(pfs))}:${num}`;
+  }
+
+  /** The PFS a PFS link at `path` names, if it is one. */
+  pfsOfLink(path: string): number | undefined {
+    const n = this.resolve(path);
+    if ((n.inode.mode & S_IFMT) !== S_IFLNK || n.pfs !== 0) return undefined;
+    const s = this.view(n.asOf).get<SymlinkPayload>({ pfs: n.pfs, objId: n.objId, recType: RECTYPE.SYMLINK, key: 0n });
+    return s ? parsePfsLinkTarget(s.target) : undefined;
   }
 
   fgetattr(fh: number): Attr {
@@ -367,6 +424,10 @@ export class Vfs {
   readlink(path: string): string {
     const n = this.resolve(path);
     if ((n.inode.mode & S_IFMT) !== S_IFLNK) throw H2Error.posix('EINVAL', 'not a symlink');
+    if (n.pfs === 0) {
+      const dyn = this.pfsLinkText(n);
+      if (dyn !== undefined) return dyn;
+    }
     const s = this.view(n.asOf).get<SymlinkPayload>({ pfs: n.pfs, objId: n.objId, recType: RECTYPE.SYMLINK, key: 0n });
     if (!s) throw H2Error.store(`symlink ${n.objId} has no target record`);
     return s.target;
