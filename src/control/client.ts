@@ -37,3 +37,43 @@ export async function controlCall<T>(storeDir: string, op: string, args: Record<
     });
   });
 }
+
+/**
+ * Opens a stream op: sends the request line, waits for the OK line, and
+ * returns the socket as a raw duplex (bytes past the OK line put back).
+ */
+export async function controlStream(storeDir: string, op: string, args: Record<string, unknown> = {}): Promise<net.Socket> {
+  let token: string;
+  try {
+    token = fs.readFileSync(tokenPath(storeDir), 'utf8');
+  } catch (e) {
+    throw new H2Error('H2_NOT_MOUNTED', `${storeDir}: no running mount daemon (${(e as NodeJS.ErrnoException).code})`);
+  }
+  return new Promise<net.Socket>((resolve, reject) => {
+    const sock = net.createConnection(socketPath(storeDir));
+    let buf: Buffer = Buffer.alloc(0);
+    const fail = (e: NodeJS.ErrnoException): void => {
+      reject(new H2Error('H2_NOT_MOUNTED', `${storeDir}: cannot reach the mount daemon (${e.code ?? e.message})`));
+    };
+    sock.once('error', fail);
+    sock.on('connect', () => sock.write(JSON.stringify({ token, op, args }) + '\n'));
+    const onData = (chunk: Buffer): void => {
+      buf = Buffer.concat([buf, chunk]);
+      const nl = buf.indexOf(0x0a);
+      if (nl < 0) return;
+      sock.off('data', onData);
+      sock.off('error', fail);
+      sock.pause();
+      const rest = buf.subarray(nl + 1);
+      if (rest.length) sock.unshift(rest);
+      const resp = JSON.parse(buf.subarray(0, nl).toString('utf8')) as ControlResponse;
+      if (resp.ok) {
+        resolve(sock);
+      } else {
+        sock.destroy();
+        reject(new H2Error(resp.code as H2Code, resp.message, resp.hint ? { hint: resp.hint } : {}));
+      }
+    };
+    sock.on('data', onData);
+  });
+}

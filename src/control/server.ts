@@ -9,16 +9,24 @@ import { isH2Error } from '../errors.js';
 import { jsonReplacer, socketPath, tokenPath, type ControlRequest, type ControlResponse } from './protocol.js';
 
 export type ControlHandler = (args: Record<string, unknown>) => unknown;
+/** After its OK line the socket carries raw bytes (a mirror stream) both ways. */
+export type StreamHandler = (args: Record<string, unknown>, sock: net.Socket) => Promise<void>;
 
 export class ControlServer {
   private server: net.Server | undefined;
   private readonly handlers = new Map<string, ControlHandler>();
+  private readonly streamHandlers = new Map<string, StreamHandler>();
+  private readonly sockets = new Set<net.Socket>();
   private token = Buffer.alloc(0);
 
   constructor(private readonly storeDir: string) {}
 
   on(op: string, fn: ControlHandler): void {
     this.handlers.set(op, fn);
+  }
+
+  onStream(op: string, fn: StreamHandler): void {
+    this.streamHandlers.set(op, fn);
   }
 
   async listen(): Promise<void> {
@@ -43,23 +51,41 @@ export class ControlServer {
   }
 
   private serve(sock: net.Socket): void {
-    let buf = '';
-    sock.setEncoding('utf8');
+    let buf: Buffer = Buffer.alloc(0);
+    this.sockets.add(sock);
+    sock.on('close', () => this.sockets.delete(sock));
     sock.on('error', () => sock.destroy());
-    sock.on('data', (chunk: string) => {
-      buf += chunk;
+    const reply = (resp: ControlResponse): void => {
+      if (!sock.destroyed) sock.write(JSON.stringify(resp, jsonReplacer) + '\n');
+    };
+    const onData = (chunk: Buffer): void => {
+      buf = buf.length ? Buffer.concat([buf, chunk]) : chunk;
       let nl: number;
-      while ((nl = buf.indexOf('\n')) >= 0) {
-        const line = buf.slice(0, nl);
-        buf = buf.slice(nl + 1);
-        void this.answer(line).then((resp) => {
-          if (!sock.destroyed) sock.write(JSON.stringify(resp, jsonReplacer) + '\n');
-        });
+      while ((nl = buf.indexOf(0x0a)) >= 0) {
+        const line = buf.subarray(0, nl).toString('utf8');
+        buf = buf.subarray(nl + 1);
+        const req = this.parse(line);
+        if ('ok' in req) {
+          reply(req);
+          continue;
+        }
+        const stream = this.streamHandlers.get(req.op);
+        if (stream) {
+          // Hand the socket over as a raw duplex, with what was read past the line.
+          sock.off('data', onData);
+          sock.pause();
+          if (buf.length) sock.unshift(buf);
+          reply({ ok: true, result: null });
+          stream(req.args ?? {}, sock).catch(() => undefined).finally(() => sock.end());
+          return;
+        }
+        void this.answer(req).then(reply);
       }
-    });
+    };
+    sock.on('data', onData);
   }
 
-  private async answer(line: string): Promise<ControlResponse> {
+  private parse(line: string): ControlRequest | (ControlResponse & { ok: false }) {
     let req: ControlRequest;
     try {
       req = JSON.parse(line) as ControlRequest;
@@ -70,6 +96,10 @@ export class ControlServer {
     if (given.length !== this.token.length || !timingSafeEqual(given, this.token)) {
       return { ok: false, code: 'EACCES', message: 'control socket: bad token' };
     }
+    return req;
+  }
+
+  private async answer(req: ControlRequest): Promise<ControlResponse> {
     const fn = this.handlers.get(req.op);
     if (!fn) return { ok: false, code: 'H2_CONTROL', message: `unknown control op ${req.op}` };
     try {
@@ -85,6 +115,7 @@ export class ControlServer {
   async close(): Promise<void> {
     const s = this.server;
     this.server = undefined;
+    for (const sock of this.sockets) sock.destroy();
     if (s) await new Promise<void>((resolve) => s.close(() => resolve()));
     fs.rmSync(socketPath(this.storeDir), { force: true });
     fs.rmSync(tokenPath(this.storeDir), { force: true });

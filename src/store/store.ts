@@ -10,7 +10,7 @@ import { H2Error } from '../errors.js';
 import { nextTid, TID_MAX, TID_ZERO, type Tid } from '../tid.js';
 import { decodeLeaf, decodePayload, encodeLeaf, encodePayload, leafDeleteTid, stampDelete } from './codec.js';
 import {
-  decodeRecKey, encodeLogicalKey, encodeTidIndexKey, LOGICAL_KEY_LEN, objPrefix, pfsPrefix, RECTYPE, REC_KEY_LEN,
+  decodeRecKey, encodeLogicalKey, encodeRecKey, encodeTidIndexKey, LOGICAL_KEY_LEN, objPrefix, pfsPrefix, RECTYPE, REC_KEY_LEN,
   TIDEVENT, type LogicalKey, type RecType,
 } from './keys.js';
 import { openLmdb, NO_SYNC_FLUSH, type LmdbEnv } from './lmdb.js';
@@ -42,6 +42,24 @@ export interface RecordView {
   scan<P extends Payload>(pfs: number, objId: number, recType: RecType, from?: bigint, to?: bigint):
     Array<{ key: bigint; payload: P }>;
 }
+
+/** One change of a PFS as the TID index records it. */
+export interface MirrorEvent {
+  tid: Tid;
+  kind: 'create' | 'delete';
+  objId: number;
+  recType: RecType;
+  key: bigint;
+  createTid: Tid;
+  /** create: the payload and (DATA) the bytes. */
+  payload?: Payload;
+  data?: Buffer;
+}
+
+/** A change to apply on a slave: a record created, or a delete_tid stamped. */
+export type MirrorOp =
+  | { kind: 'create'; objId: number; recType: RecType; key: bigint; createTid: Tid; payload: Payload; data?: Buffer }
+  | { kind: 'delete'; objId: number; recType: RecType; key: bigint; createTid: Tid; deleteTid: Tid };
 
 export interface CommitResult {
   tid: Tid;
@@ -261,6 +279,91 @@ export class Store {
     });
     this.nextObj.delete(pfs);
     return removed;
+  }
+
+  // ---- mirroring -------------------------------------------------------------
+
+  /**
+   * Changes of PFS `pfs` with begTid < tid <= endTid (exclusive begin,
+   * inclusive end), in TID order, at most `limit` index entries per call.
+   * Pass the returned `cursor` back to continue; null when done. The PFS
+   * header (obj_id 0) is never part of a stream.
+   */
+  scanEvents(pfs: number, begTid: Tid, endTid: Tid, cursor: Buffer | null, limit: number):
+    { events: MirrorEvent[]; cursor: Buffer | null } {
+    const start = cursor ?? u64(begTid + 1n);
+    const end = Buffer.concat([u64(endTid), Buffer.alloc(1 + REC_KEY_LEN, 0xff)]);
+    const events: MirrorEvent[] = [];
+    let last: Buffer | null = null;
+    let seen = 0;
+    for (const { key } of this.env.tidindex.getRange({ start, end, exclusiveStart: cursor !== null, limit })) {
+      seen++;
+      last = Buffer.from(key);
+      const recKey = key.subarray(9, 9 + REC_KEY_LEN);
+      if (recKey.readUInt16BE(0) !== pfs) continue;
+      const rk = decodeRecKey(recKey);
+      if (rk.objId === 0) continue;
+      const tid = key.readBigUInt64BE(0);
+      const kind = key.readUInt8(8) === TIDEVENT.CREATE ? 'create' : 'delete';
+      const ev: MirrorEvent = { tid, kind, objId: rk.objId, recType: rk.recType, key: rk.key, createTid: rk.createTid };
+      if (kind === 'create') {
+        const leaf = this.env.records.get(recKey);
+        if (!leaf) throw H2Error.store(`tid index names a missing record (obj ${rk.objId} at ${tid})`);
+        ev.payload = decodeLeaf(leaf).payload;
+        if (rk.recType === RECTYPE.DATA) ev.data = this.env.data.get(recKey) ?? Buffer.alloc(0);
+      }
+      events.push(ev);
+    }
+    return { events, cursor: seen < limit ? null : last };
+  }
+
+  /**
+   * Applies mirrored changes to PFS `pfs` in one LMDB transaction and, when
+   * `syncTid` is given, moves the PFS's sync-end-tid to it in the same
+   * transaction: the slave's sync-end-tid never passes a TID whose records
+   * are not all there. Re-applying the same changes is harmless.
+   */
+  applyMirror(pfs: number, ops: MirrorOp[], syncTid?: Tid): void {
+    this.commit();
+    const { records, data, tidindex } = this.env;
+    const mark = Buffer.from([0]);
+    try {
+      this.env.root.transactionSync(() => {
+        for (const op of ops) {
+          const key = encodeRecKey({ pfs, objId: op.objId, recType: op.recType, key: op.key, createTid: op.createTid });
+          if (op.kind === 'create') {
+            records.putSync(key, encodeLeaf(0n, op.payload));
+            if (op.recType === RECTYPE.DATA) data.putSync(key, op.data ?? Buffer.alloc(0));
+            tidindex.putSync(encodeTidIndexKey(op.createTid, TIDEVENT.CREATE, key), mark);
+          } else {
+            const leaf = records.get(key);
+            if (!leaf) {
+              throw new H2Error('H2_PROTOCOL', `stream deletes a record the slave does not have (obj ${op.objId}, created ${op.createTid})`);
+            }
+            records.putSync(key, stampDelete(leaf, op.deleteTid));
+            tidindex.putSync(encodeTidIndexKey(op.deleteTid, TIDEVENT.DELETE, key), mark);
+          }
+        }
+        if (syncTid !== undefined) this.setSyncEndTidInTxn(pfs, syncTid);
+      }, NO_SYNC_FLUSH);
+    } catch (e) {
+      if (e instanceof H2Error) throw e;
+      if (this.diskNearlyFull()) throw new H2Error('ENOSPC', `mirror-write failed, store disk is full: ${(e as Error).message}`, { cause: e });
+      throw H2Error.store(`mirror-write transaction failed: ${(e as Error).message}`, e);
+    }
+  }
+
+  /**
+   * A slave's sync-end-tid changes with every mirrored TID; it is updated in
+   * place in the header's current version (as HAMMER updates its PFS
+   * record) rather than growing the header's history by one per TID.
+   */
+  private setSyncEndTidInTxn(pfs: number, tid: Tid): void {
+    const lkBuf = encodeLogicalKey(pfsHeaderKey(pfs));
+    const head = latestVersion(this.env, lkBuf);
+    if (!head || leafDeleteTid(head.value) !== 0n) throw new H2Error('ENOENT', `PFS #${pfs} does not exist`);
+    const h = decodeLeaf<PfsHeader>(head.value).payload;
+    this.env.records.putSync(head.key, encodeLeaf(0n, { ...h, syncEndTid: tid }));
   }
 
   // ---- writing -------------------------------------------------------------

@@ -145,7 +145,7 @@ export class PfsAdmin {
   }
 
   /** Slave to master: drop what is newer than sync-end-tid, then allow writes. */
-  upgrade(pfs: number): { status: PfsStatus; dropped: number; undeleted: number } {
+  upgrade(pfs: number): { status: PfsStatus; rolledBackTo: string; dropped: number; undeleted: number } {
     if (pfs === 0) throw H2Error.usage('PFS #0 is always a master');
     const h = this.header(pfs);
     if (h.mode === 'master') throw new H2Error('H2_PFS_STATE', `PFS #${pfs} is already a master`);
@@ -157,7 +157,7 @@ export class PfsAdmin {
     this.store.putPfs(pfs, { ...h, mode: 'master' });
     if (!this.hasData(pfs)) Vfs.initRoot(this.store, pfs);
     this.store.commit();
-    return { status: this.status(pfs), ...r };
+    return { status: this.status(pfs), rolledBackTo: formatTid(end), ...r };
   }
 
   /** Master to slave, locked at its last committed TID. */

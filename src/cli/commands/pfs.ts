@@ -127,9 +127,10 @@ export const pfsUpgrade: Command = {
   async run(ctx) {
     const { positionals } = parseCommandArgs('pfs-upgrade', ctx.args, {}, this.usage);
     requirePositionals('pfs-upgrade', positionals, 1, 1, this.usage);
-    const r = await call<{ status: PfsStatus; dropped: number; undeleted: number }>('pfs-upgrade', positionals[0]!, 'pfs-upgrade', {});
+    const r = await call<{ status: PfsStatus; rolledBackTo: string; dropped: number; undeleted: number }>(
+      'pfs-upgrade', positionals[0]!, 'pfs-upgrade', {});
     ctx.stdout.write(`pfs-upgrade of PFS#${r.status.pfs} (${r.status.label}) succeeded` +
-      ` (${r.dropped} records after ${r.status.syncEndTid} dropped, ${r.undeleted} undeleted)\n`);
+      ` (${r.dropped} records after ${r.rolledBackTo} dropped, ${r.undeleted} undeleted)\n`);
     return 0;
   },
 };

@@ -1,0 +1,296 @@
+/**
+ * The mirror stream's frames (docs/stream-format.md). Each frame:
+ *
+ *   u32 signature 0x48324d52 ("H2MR")   u32 crc32 of bytes 8..end
+ *   u32 frame length (header included)  u16 type   u16 flags (0)
+ *   payload: msgpack; a REC frame is u32 meta length | msgpack meta | raw data
+ *
+ * Every frame decodes on its own (no shared msgpack structures), so a stream
+ * can be cut and resumed anywhere. The only importer of msgpackr in mirror/.
+ */
+import { crc32 } from 'node:zlib';
+import { Transform, type TransformCallback } from 'node:stream';
+import { Packr } from 'msgpackr';
+import { H2Error } from '../errors.js';
+import type { Tid } from '../tid.js';
+
+export const SIGNATURE = 0x48324d52;
+export const HEADER_LEN = 16;
+/** Largest frame accepted: a 64 KiB block plus metadata, with room to spare. */
+export const MAX_FRAME = 16 * 1024 * 1024;
+export const STREAM_VERSION = 1;
+
+export const MREC = {
+  HELLO: 1,
+  TARGET: 2,
+  BATCH: 3,
+  REC: 4,
+  DEL: 5,
+  SYNC: 6,
+  ACK: 7,
+  TERM: 8,
+  ERROR: 9,
+} as const;
+export type MrecType = (typeof MREC)[keyof typeof MREC];
+
+export const MREC_NAME: Record<number, string> = {
+  1: 'HELLO', 2: 'TARGET', 3: 'BATCH', 4: 'REC', 5: 'DEL', 6: 'SYNC', 7: 'ACK', 8: 'TERM', 9: 'ERROR',
+};
+
+/** Source -> target, first: who the source is. */
+export interface HelloMsg {
+  v: 1;
+  version: number;
+  sharedUuid: string;
+  uniqueUuid: string;
+  label: string;
+  /** One-way streams: where the source starts (exclusive). */
+  begTid: Tid;
+  twoWay: boolean;
+}
+
+/** Target -> source (two-way): where the slave stands. */
+export interface TargetMsg {
+  v: 1;
+  version: number;
+  sharedUuid: string;
+  uniqueUuid: string;
+  syncEndTid: Tid;
+  created: boolean;
+}
+
+/** A batch covers the TIDs in (begTid, endTid]. */
+export interface BatchMsg {
+  v: 1;
+  begTid: Tid;
+  endTid: Tid;
+}
+
+/** A record created at createTid (its delete arrives later as a DEL). */
+export interface RecMsg {
+  v: 1;
+  objId: number;
+  recType: number;
+  key: bigint;
+  createTid: Tid;
+  payload: unknown;
+}
+
+export interface DelMsg {
+  v: 1;
+  objId: number;
+  recType: number;
+  key: bigint;
+  createTid: Tid;
+  deleteTid: Tid;
+}
+
+/** Everything up to and including `tid` has been sent. */
+export interface SyncMsg {
+  v: 1;
+  tid: Tid;
+}
+
+/** Target -> source: everything up to `tid` is durable on the slave. */
+export interface AckMsg {
+  v: 1;
+  tid: Tid;
+}
+
+export interface TermMsg {
+  v: 1;
+  endTid: Tid;
+}
+
+export interface ErrorMsg {
+  v: 1;
+  code: string;
+  message: string;
+}
+
+export type Frame =
+  | { type: typeof MREC.HELLO; msg: HelloMsg }
+  | { type: typeof MREC.TARGET; msg: TargetMsg }
+  | { type: typeof MREC.BATCH; msg: BatchMsg }
+  | { type: typeof MREC.REC; msg: RecMsg; data: Buffer }
+  | { type: typeof MREC.DEL; msg: DelMsg }
+  | { type: typeof MREC.SYNC; msg: SyncMsg }
+  | { type: typeof MREC.ACK; msg: AckMsg }
+  | { type: typeof MREC.TERM; msg: TermMsg }
+  | { type: typeof MREC.ERROR; msg: ErrorMsg };
+
+const packr = new Packr({ useRecords: false, int64AsType: 'bigint', mapsAsObjects: true });
+
+function header(type: number, len: number): Buffer {
+  const h = Buffer.allocUnsafe(HEADER_LEN);
+  h.writeUInt32BE(SIGNATURE, 0);
+  h.writeUInt32BE(len, 8);
+  h.writeUInt16BE(type, 12);
+  h.writeUInt16BE(0, 14);
+  return h;
+}
+
+/** Encodes one frame into a single buffer. */
+export function encodeFrame(f: Frame): Buffer {
+  let payload: Buffer;
+  if (f.type === MREC.REC) {
+    const meta = packr.pack(f.msg);
+    payload = Buffer.allocUnsafe(4 + meta.length + f.data.length);
+    payload.writeUInt32BE(meta.length, 0);
+    meta.copy(payload, 4);
+    f.data.copy(payload, 4 + meta.length);
+  } else {
+    payload = packr.pack(f.msg);
+  }
+  const len = HEADER_LEN + payload.length;
+  if (len > MAX_FRAME) throw new H2Error('H2_BAD_MRECORD', `frame of ${len} bytes exceeds the ${MAX_FRAME}-byte limit`);
+  const buf = Buffer.concat([header(f.type, len), payload], len);
+  buf.writeUInt32BE(crc32(buf.subarray(8)), 4);
+  return buf;
+}
+
+function bad(message: string): H2Error {
+  return new H2Error('H2_BAD_MRECORD', `malformed frame: ${message}`);
+}
+
+function isObj(x: unknown): x is Record<string, unknown> {
+  return typeof x === 'object' && x !== null && !Array.isArray(x) && !Buffer.isBuffer(x);
+}
+
+function tid(o: Record<string, unknown>, k: string): Tid {
+  const v = o[k];
+  if (typeof v === 'bigint' && v >= 0n) return v;
+  if (typeof v === 'number' && Number.isSafeInteger(v) && v >= 0) return BigInt(v);
+  throw bad(`field ${k} is not a TID`);
+}
+
+function int(o: Record<string, unknown>, k: string): number {
+  const v = o[k];
+  if (typeof v === 'number' && Number.isSafeInteger(v) && v >= 0) return v;
+  if (typeof v === 'bigint' && v >= 0n && v <= BigInt(Number.MAX_SAFE_INTEGER)) return Number(v);
+  throw bad(`field ${k} is not an integer`);
+}
+
+function str(o: Record<string, unknown>, k: string): string {
+  const v = o[k];
+  if (typeof v !== 'string') throw bad(`field ${k} is not a string`);
+  return v;
+}
+
+function unpack(b: Buffer, what: string): Record<string, unknown> {
+  let o: unknown;
+  try {
+    o = packr.unpack(b);
+  } catch (e) {
+    throw bad(`${what} payload does not decode (${(e as Error).message})`);
+  }
+  if (!isObj(o) || o.v !== 1) throw bad(`${what} payload is not a v1 message`);
+  return o;
+}
+
+/** Decodes one whole frame (signature, length and CRC already checked). */
+export function decodeFrameBody(type: number, payload: Buffer): Frame {
+  const name = MREC_NAME[type];
+  if (!name) throw bad(`unknown frame type ${type}`);
+  if (type === MREC.REC) {
+    if (payload.length < 4) throw bad('REC frame too short');
+    const metaLen = payload.readUInt32BE(0);
+    if (4 + metaLen > payload.length) throw bad('REC meta length exceeds the frame');
+    const o = unpack(payload.subarray(4, 4 + metaLen), 'REC');
+    const key = o.key;
+    if (typeof key !== 'bigint' && typeof key !== 'number') throw bad('REC key is not an integer');
+    return {
+      type, data: Buffer.from(payload.subarray(4 + metaLen)),
+      msg: { v: 1, objId: int(o, 'objId'), recType: int(o, 'recType'), key: BigInt(key), createTid: tid(o, 'createTid'), payload: o.payload },
+    };
+  }
+  const o = unpack(payload, name);
+  switch (type) {
+    case MREC.HELLO:
+      return { type, msg: { v: 1, version: int(o, 'version'), sharedUuid: str(o, 'sharedUuid'), uniqueUuid: str(o, 'uniqueUuid'),
+        label: str(o, 'label'), begTid: tid(o, 'begTid'), twoWay: o.twoWay === true } };
+    case MREC.TARGET:
+      return { type, msg: { v: 1, version: int(o, 'version'), sharedUuid: str(o, 'sharedUuid'), uniqueUuid: str(o, 'uniqueUuid'),
+        syncEndTid: tid(o, 'syncEndTid'), created: o.created === true } };
+    case MREC.BATCH:
+      return { type, msg: { v: 1, begTid: tid(o, 'begTid'), endTid: tid(o, 'endTid') } };
+    case MREC.DEL: {
+      const key = o.key;
+      if (typeof key !== 'bigint' && typeof key !== 'number') throw bad('DEL key is not an integer');
+      return { type, msg: { v: 1, objId: int(o, 'objId'), recType: int(o, 'recType'), key: BigInt(key),
+        createTid: tid(o, 'createTid'), deleteTid: tid(o, 'deleteTid') } };
+    }
+    case MREC.SYNC:
+      return { type, msg: { v: 1, tid: tid(o, 'tid') } };
+    case MREC.ACK:
+      return { type, msg: { v: 1, tid: tid(o, 'tid') } };
+    case MREC.TERM:
+      return { type, msg: { v: 1, endTid: tid(o, 'endTid') } };
+    default:
+      return { type: MREC.ERROR, msg: { v: 1, code: str(o, 'code'), message: str(o, 'message') } };
+  }
+}
+
+/**
+ * Bytes in, frames out. Refuses a bad signature, an illegal length or a bad
+ * CRC with a precise error; `end` in the middle of a frame is an error too.
+ */
+export class FrameDecoder extends Transform {
+  private buf: Buffer = Buffer.alloc(0);
+  /** Bytes taken in so far (for progress and the wire total). */
+  bytesIn = 0;
+  private offset = 0;
+
+  constructor() {
+    super({ readableObjectMode: true });
+  }
+
+  override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
+    this.bytesIn += chunk.length;
+    this.buf = this.buf.length === 0 ? chunk : Buffer.concat([this.buf, chunk]);
+    try {
+      while (this.buf.length >= HEADER_LEN) {
+        const sig = this.buf.readUInt32BE(0);
+        if (sig !== SIGNATURE) throw bad(`bad signature 0x${sig.toString(16).padStart(8, '0')} at byte ${this.offset}`);
+        const len = this.buf.readUInt32BE(8);
+        if (len < HEADER_LEN || len > MAX_FRAME) throw bad(`illegal frame length ${len} at byte ${this.offset}`);
+        if (this.buf.length < len) break;
+        const frame = this.buf.subarray(0, len);
+        const want = frame.readUInt32BE(4);
+        const got = crc32(frame.subarray(8));
+        if (want !== got) throw bad(`bad crc at byte ${this.offset} (${MREC_NAME[frame.readUInt16BE(12)] ?? 'unknown'} frame)`);
+        this.push(decodeFrameBody(frame.readUInt16BE(12), frame.subarray(HEADER_LEN)));
+        this.buf = this.buf.subarray(len);
+        this.offset += len;
+      }
+    } catch (e) {
+      cb(e as Error);
+      return;
+    }
+    cb();
+  }
+
+  override _flush(cb: TransformCallback): void {
+    if (this.buf.length > 0) cb(bad(`stream ends inside a frame (${this.buf.length} bytes left at byte ${this.offset})`));
+    else cb();
+  }
+}
+
+/** Frames in, bytes out. */
+export class FrameEncoder extends Transform {
+  bytesOut = 0;
+
+  constructor() {
+    super({ writableObjectMode: true });
+  }
+
+  override _transform(f: Frame, _enc: BufferEncoding, cb: TransformCallback): void {
+    try {
+      const b = encodeFrame(f);
+      this.bytesOut += b.length;
+      cb(null, b);
+    } catch (e) {
+      cb(e as Error);
+    }
+  }
+}

@@ -1,0 +1,199 @@
+/**
+ * The source side of a mirror stream. It says who it is (HELLO), learns
+ * where the slave stands (TARGET, two-way), then sends batches (beg, end]:
+ * every record created or deleted in that range, in TID order, with a SYNC
+ * after each TID. Reads the TID index in chunks and yields between them so a
+ * mount daemon keeps serving FUSE while it mirrors.
+ */
+import { setImmediate as yieldNow } from 'node:timers/promises';
+import { H2Error } from '../errors.js';
+import * as log from '../log.js';
+import { formatTid, type Tid } from '../tid.js';
+import type { Store } from '../store/index.js';
+import { FrameChannel, peerError } from './channel.js';
+import { MREC, STREAM_VERSION, type Frame } from './frame.js';
+
+export interface ReaderProgress {
+  state: 'running' | 'waiting';
+  begTid: Tid;
+  endTid: Tid;
+  sentTid: Tid;
+  ackedTid: Tid;
+  records: number;
+  bytes: number;
+}
+
+export interface ReaderOptions {
+  store: Store;
+  pfs: number;
+  channel: FrameChannel;
+  /** Two-way: the target answers with TARGET and ACKs. */
+  twoWay: boolean;
+  /** Start after this TID, whatever the target says (HAMMER's begin-tid). */
+  begTid?: Tid;
+  /** Keep mirroring new commits until stopped (mirror-read-stream). */
+  stream?: boolean;
+  /** Resolves when the PFS may have moved past `tid` (stream mode). */
+  waitForChange?: (tid: Tid, signal: AbortSignal) => Promise<void>;
+  /** Stops the stream at the next TID boundary. */
+  signal?: AbortSignal;
+  onProgress?: (p: ReaderProgress) => void;
+  /** TID index entries per read transaction. */
+  chunk?: number;
+}
+
+export interface ReaderResult {
+  begTid: Tid;
+  endTid: Tid;
+  ackedTid: Tid;
+  records: number;
+}
+
+function expectFrame(f: Frame | null, type: number, what: string): Frame {
+  if (f === null) throw new H2Error('H2_TRANSPORT', `the target closed the link before sending its ${what}`);
+  if (f.type === MREC.ERROR) throw peerError(f);
+  if (f.type !== type) throw new H2Error('H2_PROTOCOL', `expected ${what} from the target, got frame type ${f.type}`);
+  return f;
+}
+
+export class MirrorReader {
+  private ackedTid: Tid = 0n;
+  private peerFailure: H2Error | undefined;
+  private ackWaiters: Array<() => void> = [];
+  private records = 0;
+
+  constructor(private readonly o: ReaderOptions) {}
+
+  async run(): Promise<ReaderResult> {
+    const { store, pfs, channel } = this.o;
+    const h = store.getPfs(pfs);
+    if (!h) throw new H2Error('ENOENT', `PFS #${pfs} does not exist`);
+    const explicitBeg = this.o.begTid;
+    await channel.send({
+      type: MREC.HELLO,
+      msg: { v: 1, version: STREAM_VERSION, sharedUuid: h.sharedUuid, uniqueUuid: h.uniqueUuid, label: h.label,
+        begTid: explicitBeg ?? 0n, twoWay: this.o.twoWay },
+    });
+    let start: Tid = explicitBeg ?? 0n;
+    if (this.o.twoWay) {
+      const t = expectFrame(await channel.next(), MREC.TARGET, 'PFS header') as Frame & { type: typeof MREC.TARGET };
+      if (t.msg.version !== STREAM_VERSION) {
+        throw new H2Error('H2_VERSION', `version mismatch: the target speaks stream v${t.msg.version}, this h2fs v${STREAM_VERSION}`);
+      }
+      if (t.msg.sharedUuid !== h.sharedUuid) {
+        throw new H2Error('H2_SHARED_UUID_MISMATCH', "source and target have different shared-uuid's");
+      }
+      if (explicitBeg === undefined) start = t.msg.syncEndTid;
+      this.ackedTid = t.msg.syncEndTid;
+      log.debug(`Mirror-read: target is at ${formatTid(t.msg.syncEndTid)}${t.msg.created ? ' (new slave)' : ''}`);
+      void this.readAcks();
+    }
+    const firstBeg = start;
+    for (;;) {
+      this.checkPeer();
+      const end = store.syncEndTid(pfs);
+      if (end > start) start = await this.sendBatch(start, end);
+      if (!this.o.stream || this.o.signal?.aborted) break;
+      this.progress('waiting', start, start, start);
+      await this.o.waitForChange?.(start, this.o.signal ?? new AbortController().signal);
+      if (this.o.signal?.aborted) break;
+    }
+    await channel.send({ type: MREC.TERM, msg: { v: 1, endTid: start } });
+    if (this.o.twoWay) await this.waitAck(start);
+    return { begTid: firstBeg, endTid: start, ackedTid: this.ackedTid, records: this.records };
+  }
+
+  private checkPeer(): void {
+    if (this.peerFailure) throw this.peerFailure;
+  }
+
+  /** Sends (beg, end]; returns the TID reached (end, or the last SYNC if stopped early). */
+  private async sendBatch(beg: Tid, end: Tid): Promise<Tid> {
+    const { store, pfs, channel } = this.o;
+    log.debug(`Mirror-read: Mirror ${formatTid(beg)} to ${formatTid(end)}`);
+    await channel.send({ type: MREC.BATCH, msg: { v: 1, begTid: beg, endTid: end } });
+    let cursor: Buffer | null = null;
+    let curTid: Tid | undefined;
+    let lastSync = beg;
+    const chunk = this.o.chunk ?? 512;
+    do {
+      const r = store.scanEvents(pfs, beg, end, cursor, chunk);
+      cursor = r.cursor;
+      for (const ev of r.events) {
+        if (curTid !== undefined && ev.tid !== curTid) {
+          await channel.send({ type: MREC.SYNC, msg: { v: 1, tid: curTid } });
+          lastSync = curTid;
+          this.progress('running', beg, end, curTid);
+          // Stop at a TID boundary when asked to.
+          if (this.o.signal?.aborted) return lastSync;
+        }
+        curTid = ev.tid;
+        if (ev.kind === 'create') {
+          await channel.send({ type: MREC.REC, data: ev.data ?? Buffer.alloc(0),
+            msg: { v: 1, objId: ev.objId, recType: ev.recType, key: ev.key, createTid: ev.createTid, payload: ev.payload } });
+        } else {
+          await channel.send({ type: MREC.DEL,
+            msg: { v: 1, objId: ev.objId, recType: ev.recType, key: ev.key, createTid: ev.createTid, deleteTid: ev.tid } });
+        }
+        this.records++;
+      }
+      this.checkPeer();
+      await yieldNow();
+    } while (cursor !== null);
+    await channel.send({ type: MREC.SYNC, msg: { v: 1, tid: end } });
+    this.progress('running', beg, end, end);
+    return end;
+  }
+
+  private progress(state: ReaderProgress['state'], begTid: Tid, endTid: Tid, sentTid: Tid): void {
+    this.o.onProgress?.({ state, begTid, endTid, sentTid, ackedTid: this.ackedTid, records: this.records,
+      bytes: this.o.channel.bytesOut });
+  }
+
+  private async readAcks(): Promise<void> {
+    try {
+      for (;;) {
+        const f = await this.o.channel.next();
+        if (f === null) {
+          this.peerFailure ??= new H2Error('H2_TRANSPORT', 'the target closed the link');
+          break;
+        }
+        if (f.type === MREC.ACK) {
+          if (f.msg.tid > this.ackedTid) this.ackedTid = f.msg.tid;
+        } else if (f.type === MREC.ERROR) {
+          this.peerFailure = peerError(f);
+          break;
+        } else {
+          this.peerFailure = new H2Error('H2_PROTOCOL', `unexpected frame type ${f.type} from the target`);
+          break;
+        }
+        this.wake();
+      }
+    } catch (e) {
+      this.peerFailure ??= e instanceof H2Error ? e : new H2Error('H2_TRANSPORT', (e as Error).message);
+    }
+    this.wake();
+  }
+
+  private wake(): void {
+    const w = this.ackWaiters;
+    this.ackWaiters = [];
+    for (const fn of w) fn();
+  }
+
+  /** Waits until the target says `tid` is durable. */
+  private async waitAck(tid: Tid): Promise<void> {
+    while (this.ackedTid < tid) {
+      if (this.peerFailure) {
+        throw this.peerFailure.code === 'H2_TRANSPORT'
+          ? new H2Error('H2_TRANSPORT', `did not get the final acknowledgement from the target (${this.peerFailure.message})`)
+          : this.peerFailure;
+      }
+      await new Promise<void>((resolve) => this.ackWaiters.push(resolve));
+    }
+  }
+
+  get acked(): Tid {
+    return this.ackedTid;
+  }
+}

@@ -1,0 +1,214 @@
+/**
+ * The target side of a mirror stream. It checks who the source is, tells it
+ * where the slave stands (two-way), then applies each TID whole: a TID's
+ * records are held until its SYNC and written with the new sync-end-tid in
+ * one LMDB transaction, and acknowledged once durable. Everything about the
+ * stream is validated; on any fault nothing past the last whole TID is
+ * applied and the slave stays where it was.
+ */
+import { H2Error } from '../errors.js';
+import * as log from '../log.js';
+import { formatTid, type Tid } from '../tid.js';
+import type { MirrorOp, PfsHeader, Store } from '../store/index.js';
+import { FrameChannel, peerError } from './channel.js';
+import { MREC, STREAM_VERSION, type Frame, type HelloMsg } from './frame.js';
+import { validateKey, validateRecord } from './validate.js';
+
+/** Finds (or, when allowed, creates) the slave PFS a stream is for. */
+export type TargetResolver = (hello: HelloMsg) => Promise<{ pfs: number; created: boolean }>;
+
+export interface WriterProgress {
+  syncEndTid: Tid;
+  records: number;
+  bytes: number;
+}
+
+export interface WriterOptions {
+  store: Store;
+  resolveTarget: TargetResolver;
+  channel: FrameChannel;
+  twoWay: boolean;
+  /** A TID whose records exceed this is applied in parts (still invisible until its SYNC). */
+  maxBufferBytes?: number;
+  onProgress?: (p: WriterProgress) => void;
+  /** Called with the PFS once known, and with null when done (busy marking). */
+  onTarget?: (pfs: number | null) => void;
+}
+
+export interface WriterResult {
+  pfs: number;
+  begSyncEndTid: Tid;
+  syncEndTid: Tid;
+  records: number;
+  created: boolean;
+}
+
+function protocol(msg: string): H2Error {
+  return new H2Error('H2_PROTOCOL', msg);
+}
+
+export class MirrorWriter {
+  private pending: MirrorOp[] = [];
+  private pendingBytes = 0;
+  private ackTarget: Tid = 0n;
+  private acking = false;
+  private records = 0;
+
+  constructor(private readonly o: WriterOptions) {}
+
+  async run(): Promise<WriterResult> {
+    const { channel } = this.o;
+    try {
+      return await this.apply();
+    } catch (e) {
+      if (this.o.twoWay) await channel.sendError(e);
+      throw e;
+    } finally {
+      this.o.onTarget?.(null);
+    }
+  }
+
+  private async apply(): Promise<WriterResult> {
+    const { store, channel } = this.o;
+    const first = await channel.next();
+    if (first === null) throw protocol('empty stream (no HELLO)');
+    if (first.type === MREC.ERROR) throw peerError(first);
+    if (first.type !== MREC.HELLO) throw protocol(`stream must start with HELLO, got frame type ${first.type}`);
+    const hello = first.msg;
+    if (hello.version !== STREAM_VERSION) {
+      throw new H2Error('H2_VERSION', `version mismatch: the stream is v${hello.version}, this h2fs reads v${STREAM_VERSION}`);
+    }
+    const { pfs, created } = await this.o.resolveTarget(hello);
+    this.o.onTarget?.(pfs);
+    const h: PfsHeader | undefined = store.getPfs(pfs);
+    if (!h) throw new H2Error('ENOENT', `PFS #${pfs} does not exist`);
+    if (h.mode !== 'slave') throw new H2Error('H2_NOT_SLAVE', 'target must be in slave mode');
+    if (h.sharedUuid !== hello.sharedUuid) {
+      throw new H2Error('H2_SHARED_UUID_MISMATCH', "source and target have different shared-uuid's",
+        { hint: `the source's shared-uuid is ${hello.sharedUuid}` });
+    }
+    const begSyncEndTid = store.syncEndTid(pfs);
+    let syncEndTid = begSyncEndTid;
+    if (this.o.twoWay) {
+      await channel.send({ type: MREC.TARGET, msg: { v: 1, version: STREAM_VERSION, sharedUuid: h.sharedUuid,
+        uniqueUuid: h.uniqueUuid, syncEndTid, created } });
+    }
+
+    let batch: { beg: Tid; end: Tid } | undefined;
+    let prevEnd: Tid | undefined;
+    let lastEvent: Tid = 0n;
+    let lastSync: Tid = 0n;
+    const maxBuffer = this.o.maxBufferBytes ?? 64 * 1024 * 1024;
+
+    for (;;) {
+      const f: Frame | null = await channel.next();
+      if (f === null) {
+        throw this.o.twoWay
+          ? new H2Error('H2_TRANSPORT', `the source closed the link; the slave stays at ${formatTid(syncEndTid)}`)
+          : protocol(`stream ended before its TERM (truncated?); the slave stays at ${formatTid(syncEndTid)}`);
+      }
+      switch (f.type) {
+        case MREC.BATCH: {
+          const { begTid, endTid } = f.msg;
+          if (batch && lastSync !== batch.end) throw protocol('BATCH before the previous batch was synced');
+          if (endTid < begTid) throw protocol(`batch ends (${formatTid(endTid)}) before it begins (${formatTid(begTid)})`);
+          if (prevEnd !== undefined && begTid !== prevEnd) throw protocol('batches are not contiguous');
+          if (begTid > syncEndTid) {
+            throw protocol(`stream starts at ${formatTid(begTid)} but the slave is at ${formatTid(syncEndTid)}: it would leave a gap`);
+          }
+          batch = { beg: begTid, end: endTid };
+          lastEvent = begTid;
+          lastSync = begTid;
+          break;
+        }
+        case MREC.REC:
+        case MREC.DEL: {
+          if (!batch) throw protocol('record outside a batch');
+          const t = f.type === MREC.REC ? f.msg.createTid : f.msg.deleteTid;
+          if (t <= batch.beg || t > batch.end) throw protocol(`record at ${formatTid(t)} outside its batch`);
+          if (t < lastEvent) throw protocol(`records out of TID order (${formatTid(t)} after ${formatTid(lastEvent)})`);
+          if (t <= lastSync) throw protocol(`record at ${formatTid(t)} after that TID was synced`);
+          lastEvent = t;
+          if (t <= syncEndTid) break; // already whole on this slave
+          if (f.type === MREC.REC) {
+            const v = validateRecord(f.msg.objId, f.msg.recType, f.msg.key, f.msg.payload, f.data);
+            this.pending.push({ kind: 'create', objId: f.msg.objId, recType: v.recType, key: f.msg.key,
+              createTid: f.msg.createTid, payload: v.payload, ...(f.data.length ? { data: f.data } : {}) });
+            this.pendingBytes += f.data.length + 256;
+          } else {
+            if (f.msg.deleteTid <= f.msg.createTid) throw protocol('a record deleted before it was created');
+            const recType = validateKey(f.msg.objId, f.msg.recType, f.msg.key);
+            this.pending.push({ kind: 'delete', objId: f.msg.objId, recType,
+              key: f.msg.key, createTid: f.msg.createTid, deleteTid: f.msg.deleteTid });
+            this.pendingBytes += 128;
+          }
+          this.records++;
+          if (this.pendingBytes > maxBuffer) {
+            // A huge TID: write what we have now; it stays invisible (and is
+            // rolled back by pfs-upgrade) until its SYNC moves sync-end-tid.
+            store.applyMirror(pfs, this.pending);
+            this.pending = [];
+            this.pendingBytes = 0;
+          }
+          break;
+        }
+        case MREC.SYNC: {
+          if (!batch) throw protocol('SYNC outside a batch');
+          const t = f.msg.tid;
+          if (t <= lastSync || t < lastEvent || t <= batch.beg || t > batch.end) {
+            throw protocol(`SYNC at ${formatTid(t)} out of order`);
+          }
+          lastSync = t;
+          if (t > syncEndTid) {
+            store.applyMirror(pfs, this.pending, t);
+            syncEndTid = t;
+            this.ack(t);
+            this.o.onProgress?.({ syncEndTid, records: this.records, bytes: channel.bytesIn });
+          } else if (this.pending.length) {
+            throw protocol('records for TIDs the slave already has');
+          }
+          this.pending = [];
+          this.pendingBytes = 0;
+          if (t === batch.end) prevEnd = t;
+          break;
+        }
+        case MREC.TERM: {
+          const reached = batch ? lastSync : syncEndTid;
+          if (this.pending.length) throw protocol('TERM with records not yet synced');
+          if (f.msg.endTid !== reached) throw protocol(`TERM at ${formatTid(f.msg.endTid)} but the stream reached ${formatTid(reached)}`);
+          await store.flushed();
+          if (this.o.twoWay) await channel.send({ type: MREC.ACK, msg: { v: 1, tid: syncEndTid } });
+          log.debug(`Mirror-write: Completed, updated snapshot to ${formatTid(syncEndTid)}`);
+          return { pfs, begSyncEndTid, syncEndTid, records: this.records, created };
+        }
+        case MREC.ERROR:
+          throw peerError(f);
+        default:
+          throw protocol(`unexpected frame type ${f.type} from the source`);
+      }
+    }
+  }
+
+  /** Acknowledges `tid` once it is on disk; acks coalesce while a flush is pending. */
+  private ack(tid: Tid): void {
+    if (!this.o.twoWay) return;
+    this.ackTarget = tid;
+    if (this.acking) return;
+    this.acking = true;
+    void (async () => {
+      try {
+        let sent: Tid = 0n;
+        while (sent < this.ackTarget) {
+          const t = this.ackTarget;
+          await this.o.store.flushed();
+          await this.o.channel.send({ type: MREC.ACK, msg: { v: 1, tid: t } });
+          sent = t;
+        }
+      } catch {
+        // The link is gone; the source resumes from our sync-end-tid.
+      } finally {
+        this.acking = false;
+      }
+    })();
+  }
+}
