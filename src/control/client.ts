@@ -50,7 +50,7 @@ export async function controlStream(storeDir: string, op: string, args: Record<s
     throw new H2Error('H2_NOT_MOUNTED', `${storeDir}: no running mount daemon (${(e as NodeJS.ErrnoException).code})`);
   }
   return new Promise<net.Socket>((resolve, reject) => {
-    const sock = net.createConnection(socketPath(storeDir));
+    const sock = net.createConnection({ path: socketPath(storeDir), allowHalfOpen: true });
     let buf: Buffer = Buffer.alloc(0);
     const fail = (e: NodeJS.ErrnoException): void => {
       reject(new H2Error('H2_NOT_MOUNTED', `${storeDir}: cannot reach the mount daemon (${e.code ?? e.message})`));

@@ -36,7 +36,8 @@ export class ControlServer {
     fs.writeFileSync(tp, this.token, { mode: 0o600 });
     const sp = socketPath(this.storeDir);
     fs.rmSync(sp, { force: true });
-    const server = net.createServer((sock) => this.serve(sock));
+    // Half-open: a peer that has finished sending still gets our last frames (ACK, ERROR).
+    const server = net.createServer({ allowHalfOpen: true }, (sock) => this.serve(sock));
     this.server = server;
     const oldMask = process.umask(0o177);
     try {

@@ -10,9 +10,10 @@ import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { H2Error } from '../errors.js';
 import * as log from '../log.js';
-import { formatTid, type Tid } from '../tid.js';
+import { formatTid, parseTid, type Tid } from '../tid.js';
 import { Store } from '../store/index.js';
 import { PfsAdmin, Vfs, type PfsOptions } from '../vfs/index.js';
+import { FrameChannel, MirrorReader, MirrorWriter } from '../mirror/index.js';
 import { mountFuse } from '../fuse/mount.js';
 import { ControlServer } from '../control/server.js';
 import { pidPath } from '../control/protocol.js';
@@ -215,11 +216,93 @@ export class MountDaemon {
       ...store.info(), mountpoint: this.mountpoint, pid: process.pid,
       pendingRecords: store.group.size, openFiles: vfs.openHandles,
     }));
+    control.onStream('mirror-read', async (a, sock) => {
+      const pfs = pfsAdmin.pfsOf(str(a.path));
+      const channel = FrameChannel.over(sock);
+      const stop = new AbortController();
+      sock.once('close', () => stop.abort());
+      const minDelay = Number(a.intervalMs ?? 0);
+      const reader = new MirrorReader({
+        store, pfs, channel, twoWay: a.twoWay === true, stream: a.stream === true, signal: stop.signal,
+        ...(a.begTid ? { begTid: parseTid(str(a.begTid)) } : {}),
+        waitForChange: (tid, signal) => this.waitForChange(store, pfs, tid, minDelay, signal),
+      });
+      try {
+        await reader.run();
+      } catch (e) {
+        log.error(`h2fs: mirror-read of PFS#${pfs}: ${(e as Error).message}`);
+        await channel.sendError(e);
+      }
+    });
+    control.onStream('mirror-write', async (a, sock) => {
+      const path = str(a.path);
+      const channel = FrameChannel.over(sock);
+      const writer = new MirrorWriter({
+        store, channel, twoWay: true,
+        resolveTarget: async (hello) => {
+          try {
+            return { pfs: pfsAdmin.pfsOf(path), created: false };
+          } catch (e) {
+            if (!(e instanceof H2Error && e.code === 'ENOENT') || a.create !== true) {
+              if (e instanceof H2Error && e.code === 'ENOENT') {
+                throw new H2Error('ENOENT', 'PFS slave does not exist', { hint: 'h2fs -y mirror-write creates it' });
+              }
+              throw e;
+            }
+            const st = pfsAdmin.create(path, 'slave', { 'shared-uuid': hello.sharedUuid, label: hello.label });
+            log.info(`h2fs: Auto create new slave PFS#${st.pfs} at ${path}`);
+            return { pfs: st.pfs, created: true };
+          }
+        },
+        onTarget: (pfs) => {
+          if (pfs === null) return;
+          if (pfsAdmin.busy.has(pfs)) throw new H2Error('H2_BUSY', `PFS #${pfs} already has a mirror-write running`);
+          pfsAdmin.busy.add(pfs);
+          sock.once('close', () => pfsAdmin.busy.delete(pfs));
+        },
+      });
+      try {
+        await writer.run();
+      } catch (e) {
+        log.error(`h2fs: mirror-write to ${path}: ${(e as Error).message}`);
+      }
+    });
     control.on('umount', async () => {
       await vfs.sync();
       await unmountPath(this.mountpoint);
       setImmediate(() => void this.stop(false).then(() => process.exit(0)));
       return { unmounted: this.mountpoint };
+    });
+  }
+
+  /**
+   * Resolves once PFS `pfs` is past `tid` (woken by the commit itself, with
+   * a 1 s poll as a fallback for slaves fed by mirror-write), but not before
+   * `minDelayMs` has passed.
+   */
+  private waitForChange(store: Store, pfs: number, tid: Tid, minDelayMs: number, signal: AbortSignal): Promise<void> {
+    const started = Date.now();
+    return new Promise<void>((resolve) => {
+      let timer: NodeJS.Timeout | undefined;
+      const check = (): void => {
+        if (signal.aborted || store.syncEndTid(pfs) > tid) {
+          const wait = minDelayMs - (Date.now() - started);
+          cleanup();
+          if (wait > 0 && !signal.aborted) setTimeout(resolve, wait);
+          else resolve();
+        }
+      };
+      const off = store.onCommit(() => check());
+      const poll = setInterval(check, 1000);
+      const onAbort = (): void => check();
+      signal.addEventListener('abort', onAbort);
+      const cleanup = (): void => {
+        off();
+        clearInterval(poll);
+        clearTimeout(timer);
+        signal.removeEventListener('abort', onAbort);
+      };
+      check();
     });
   }
 

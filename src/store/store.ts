@@ -156,6 +156,30 @@ export class Store {
     return n;
   }
 
+  private encodeNextObj(): Buffer {
+    const nextObj: Record<string, number> = {};
+    for (const [k, n] of this.nextObj) nextObj[String(k)] = n;
+    return encodePayload(nextObj);
+  }
+
+  /** Highest obj_id with any record in PFS `pfs` (0 if none). */
+  private maxObjId(pfs: number): number {
+    for (const { key } of this.env.records.getRange({ start: prefixUpper(pfsPrefix(pfs)), end: pfsPrefix(pfs), reverse: true, limit: 1 })) {
+      if (key.readUInt16BE(0) === pfs) return Number(key.readBigUInt64BE(2));
+    }
+    return 0;
+  }
+
+  /**
+   * Moves PFS `pfs`'s obj_id allocator past every obj_id it holds. Records
+   * that arrive by mirroring carry the master's obj_ids; a promoted slave's
+   * new files must not collide with them.
+   */
+  reserveObjIds(pfs: number): void {
+    const want = this.maxObjId(pfs) + 1;
+    if ((this.nextObj.get(pfs) ?? 2) < want) this.nextObj.set(pfs, want);
+  }
+
   // ---- reading -------------------------------------------------------------
 
   /** The committed state as of `asOf` (TID_MAX: the committed head). */
@@ -241,7 +265,7 @@ export class Store {
     let undeleted = 0;
     const { records, data, tidindex } = this.env;
     this.env.root.transactionSync(() => {
-      for (const { key, value } of records.getRange({ start: objPrefix(pfs, 1), end: pfsPrefix(pfs + 1) })) {
+      for (const { key, value } of records.getRange({ start: objPrefix(pfs, 1), end: prefixUpper(pfsPrefix(pfs)) })) {
         const createTid = key.readBigUInt64BE(LOGICAL_KEY_LEN);
         const deleteTid = leafDeleteTid(value);
         if (createTid > tid) {
@@ -267,7 +291,7 @@ export class Store {
     let removed = 0;
     const { records, data, tidindex } = this.env;
     this.env.root.transactionSync(() => {
-      for (const { key, value } of records.getRange({ start: pfsPrefix(pfs), end: pfsPrefix(pfs + 1) })) {
+      for (const { key, value } of records.getRange({ start: pfsPrefix(pfs), end: prefixUpper(pfsPrefix(pfs)) })) {
         const createTid = key.readBigUInt64BE(LOGICAL_KEY_LEN);
         const deleteTid = leafDeleteTid(value);
         records.removeSync(key);
@@ -276,8 +300,9 @@ export class Store {
         if (deleteTid !== 0n) tidindex.removeSync(encodeTidIndexKey(deleteTid, TIDEVENT.DELETE, key));
         removed++;
       }
+      this.nextObj.delete(pfs);
+      this.env.meta.putSync(META_NEXTOBJ, this.encodeNextObj());
     });
-    this.nextObj.delete(pfs);
     return removed;
   }
 
@@ -346,6 +371,8 @@ export class Store {
         }
         if (syncTid !== undefined) this.setSyncEndTidInTxn(pfs, syncTid);
       }, NO_SYNC_FLUSH);
+      // A slave that moved is news for whoever mirrors it onwards (cascades).
+      if (syncTid !== undefined) for (const fn of this.commitListeners) fn(syncTid);
     } catch (e) {
       if (e instanceof H2Error) throw e;
       if (this.diskNearlyFull()) throw new H2Error('ENOSPC', `mirror-write failed, store disk is full: ${(e as Error).message}`, { cause: e });
@@ -411,9 +438,7 @@ export class Store {
             written++;
           }
         }
-        const nextObj: Record<string, number> = {};
-        for (const [k, n] of this.nextObj) nextObj[String(k)] = n;
-        meta.putSync(META_NEXTOBJ, encodePayload(nextObj));
+        meta.putSync(META_NEXTOBJ, this.encodeNextObj());
         meta.putSync(META_STORE, encodePayload({ ...this.metaCache, lastTid: tid }));
       }, NO_SYNC_FLUSH);
     } catch (e) {

@@ -104,10 +104,11 @@ export class PfsAdmin {
     if (exists) throw H2Error.posix('EEXIST', 'already exists');
     const header = this.applyOptions(newPfsHeader(mode), opts, false);
     const pfs = this.store.allocPfsId();
+    // The link first: it checks the name, and if it fails nothing is staged.
+    this.vfs.symlink(pfsLinkTarget(pfs), path);
     this.store.putPfs(pfs, header);
     // A master gets its root now; a slave's root arrives with its first mirror.
     if (mode === 'master') Vfs.initRoot(this.store, pfs);
-    this.vfs.symlink(pfsLinkTarget(pfs), path);
     this.store.commit();
     return this.status(pfs);
   }
@@ -152,6 +153,8 @@ export class PfsAdmin {
     if (this.busy.has(pfs)) throw new H2Error('H2_BUSY', `PFS #${pfs} is being written by mirror-write; stop it first`);
     const end: Tid = h.syncEndTid;
     const r = this.store.rollbackPfs(pfs, end);
+    // New files must not reuse obj_ids that arrived by mirroring.
+    this.store.reserveObjIds(pfs);
     // New TIDs of the promoted PFS must sort after everything it received.
     this.store.raiseLastTid(end);
     this.store.putPfs(pfs, { ...h, mode: 'master' });

@@ -1,0 +1,119 @@
+/**
+ * Joins a source endpoint and a target endpoint byte for byte (they speak the
+ * protocol themselves, wherever their stores are) and watches the frames go
+ * by: batches, SYNCs, TERM, ACKs and ERRORs, for status and for the verdict.
+ */
+import { PassThrough, Transform, type Readable, type TransformCallback, type Writable } from 'node:stream';
+import { H2Error } from '../errors.js';
+import type { Tid } from '../tid.js';
+import { FrameDecoder, MREC, type Frame } from './frame.js';
+
+export interface Endpoint {
+  /** What the endpoint says (frames from the source, or answers from the target). */
+  readable: Readable;
+  /** What it hears. */
+  writable: Writable;
+  /** Why it failed, when it can say (an ssh command's stderr, an exit status). */
+  failure?: () => string | undefined;
+}
+
+export interface RelayState {
+  forwardBytes: number;
+  backBytes: number;
+  batchBeg?: Tid;
+  batchEnd?: Tid;
+  syncedTid?: Tid;
+  termTid?: Tid;
+  ackedTid?: Tid;
+  targetTid?: Tid;
+  records: number;
+  error?: { from: 'source' | 'target'; code: string; message: string };
+}
+
+/** Passes bytes through and tells `onFrame` about each whole frame. */
+class FrameTap extends Transform {
+  private readonly decoder = new FrameDecoder();
+  private blind = false;
+  bytes = 0;
+
+  constructor(onFrame: (f: Frame) => void) {
+    super();
+    this.decoder.on('data', onFrame);
+    // A malformed stream is the receiving side's to report; stop watching.
+    this.decoder.on('error', () => { this.blind = true; });
+  }
+
+  override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
+    this.bytes += chunk.length;
+    if (!this.blind) this.decoder.write(chunk);
+    cb(null, chunk);
+  }
+}
+
+export interface RelayOptions {
+  /** Caps the source -> target direction, bytes per second. */
+  limiter?: Transform;
+  onFrame?: (from: 'source' | 'target', f: Frame, state: RelayState) => void;
+}
+
+export function relay(source: Endpoint, target: Endpoint, opts: RelayOptions = {}): { done: Promise<RelayState>; state: RelayState } {
+  const state: RelayState = { forwardBytes: 0, backBytes: 0, records: 0 };
+  const seen = (from: 'source' | 'target') => (f: Frame): void => {
+    switch (f.type) {
+      case MREC.BATCH: state.batchBeg = f.msg.begTid; state.batchEnd = f.msg.endTid; break;
+      case MREC.REC: case MREC.DEL: state.records++; break;
+      case MREC.SYNC: state.syncedTid = f.msg.tid; break;
+      case MREC.TERM: state.termTid = f.msg.endTid; break;
+      case MREC.TARGET: state.targetTid = f.msg.syncEndTid; state.ackedTid = f.msg.syncEndTid; break;
+      case MREC.ACK: state.ackedTid = f.msg.tid; break;
+      case MREC.ERROR: state.error ??= { from, code: f.msg.code, message: f.msg.message }; break;
+      default: break;
+    }
+    opts.onFrame?.(from, f, state);
+  };
+  const fwd = new FrameTap(seen('source'));
+  const back = new FrameTap(seen('target'));
+  const done = new Promise<RelayState>((resolve, reject) => {
+    let ended = 0;
+    let failed = false;
+    const finish = (): void => {
+      state.forwardBytes = fwd.bytes;
+      state.backBytes = back.bytes;
+      if (++ended < 2) return;
+      if (state.error) {
+        const code = /^(H2_[A-Z_]+|E[A-Z]+)$/.test(state.error.code) ? state.error.code : 'H2_PROTOCOL';
+        reject(new H2Error(code as H2Error['code'], state.error.message));
+      } else if (state.termTid === undefined || (state.ackedTid ?? -1n) < state.termTid) {
+        const why = source.failure?.() ?? target.failure?.();
+        reject(new H2Error('H2_TRANSPORT', why ?? 'the link closed before the copy completed'));
+      } else {
+        resolve(state);
+      }
+    };
+    const fail = (e: Error): void => {
+      if (failed) return;
+      failed = true;
+      source.writable.destroy();
+      target.writable.destroy();
+      const why = source.failure?.() ?? target.failure?.();
+      reject(state.error ? new H2Error(state.error.code as H2Error['code'], state.error.message)
+        : new H2Error('H2_TRANSPORT', why ?? e.message));
+    };
+    const forward: Readable = opts.limiter ? source.readable.pipe(fwd).pipe(opts.limiter) : source.readable.pipe(fwd);
+    forward.pipe(target.writable);
+    target.readable.pipe(back).pipe(source.writable);
+    for (const s of [source.readable, target.readable]) s.on('error', fail);
+    for (const s of [source.writable, target.writable]) s.on('error', (e: NodeJS.ErrnoException) => {
+      // The far side stopped listening; its own frames say why.
+      if (e.code !== 'EPIPE' && e.code !== 'ERR_STREAM_DESTROYED') fail(e);
+    });
+    fwd.on('end', finish);
+    back.on('end', finish);
+  });
+  return { done, state };
+}
+
+/** A readable that never yields (an endpoint with nothing to say). */
+export function silent(): PassThrough {
+  return new PassThrough();
+}

@@ -1,0 +1,1 @@
+export { BandwidthLimit } from './bwlimit.js';
