@@ -4,6 +4,8 @@ import type { Writable } from 'node:stream';
 export interface GlobalOptions {
   verbose: number;
   yes: boolean;
+  /** -2: mirror-read/mirror-write talk both ways over stdin/stdout. */
+  twoWay: boolean;
   json: boolean;
   bandwidth?: number;
   interval?: number;

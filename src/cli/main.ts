@@ -15,18 +15,20 @@ import { mount, umount } from './commands/mount.js';
 import { synctid } from './commands/synctid.js';
 import { history } from './commands/history.js';
 import { info } from './commands/info.js';
+import { mirrorCopy, mirrorDump, mirrorRead, mirrorReadStream, mirrorWrite } from './commands/mirror.js';
 import { pfsDestroy, pfsDowngrade, pfsMaster, pfsSlave, pfsStatus, pfsUpdate, pfsUpgrade } from './commands/pfs.js';
 
 export const COMMANDS: readonly Command[] = [
   newfs, mount, umount, synctid, history, info,
   pfsMaster, pfsSlave, pfsStatus, pfsUpdate, pfsUpgrade, pfsDowngrade, pfsDestroy,
+  mirrorRead, mirrorReadStream, mirrorWrite, mirrorDump, mirrorCopy,
 ];
 
 export const VERSION = '0.1.0';
 
 export function usageText(): string {
   const lines = COMMANDS.map((c) => `    h2fs ${c.usage}`);
-  return 'usage: h2fs [-v] [-q] [-y] [-b RATE] [-i SECONDS] [--json] COMMAND ARGS\n' +
+  return 'usage: h2fs [-v] [-q] [-y] [-2] [-b RATE] [-i SECONDS] [--json] COMMAND ARGS\n' +
     'commands:\n' + lines.join('\n') + '\n' + 'see h2fs(8) for details\n';
 }
 
@@ -36,7 +38,7 @@ export interface Stdio {
 }
 
 function parseGlobal(argv: string[]): { global: GlobalOptions; rest: string[]; help: boolean; version: boolean } {
-  const global: GlobalOptions = { verbose: 0, yes: false, json: false };
+  const global: GlobalOptions = { verbose: 0, yes: false, json: false, twoWay: false };
   let i = 0;
   let help = false;
   let version = false;
@@ -50,6 +52,7 @@ function parseGlobal(argv: string[]): { global: GlobalOptions; rest: string[]; h
     else if (/^-v+$/.test(a)) global.verbose += a.length - 1;
     else if (a === '-q') global.verbose -= 1;
     else if (a === '-y') global.yes = true;
+    else if (a === '-2') global.twoWay = true;
     else if (a === '-b' || a === '-i') {
       const v = argv[++i];
       if (v === undefined) throw H2Error.usage(`option ${a} needs a value`);

@@ -3,6 +3,7 @@
  * through its daemon's control socket), or an unmounted store directory
  * (opened directly).
  */
+import fs from 'node:fs';
 import path from 'node:path';
 import { H2Error } from '../errors.js';
 import { parseTid } from '../tid.js';
@@ -36,3 +37,27 @@ export function resolveTarget(cmd: string, p: string): Target {
   }
   throw new H2Error('ENOENT', `${cmd}: ${p}: not inside an h2fs mount, nor an h2fs store`);
 }
+
+/**
+ * Where a PFS path lives: the store of the mount holding it and the path
+ * inside the mount. The parent is resolved for real (so links in the way are
+ * followed), the last component is kept, so a PFS link names itself.
+ */
+export function pathInMount(cmd: string, p: string): { store: string; inner: string } {
+  const abs = path.resolve(p);
+  let full = abs;
+  const parent = path.dirname(abs);
+  if (parent !== abs) {
+    let realParent: string;
+    try {
+      realParent = fs.realpathSync(parent);
+    } catch {
+      throw new H2Error('ENOENT', `${cmd}: ${p}: no such directory ${parent}`);
+    }
+    full = path.join(realParent, path.basename(abs));
+  }
+  const loc = locateMount(full);
+  if (!loc) throw new H2Error('H2_NOT_MOUNTED', `${cmd}: ${p}: not inside a mounted h2fs store`);
+  return { store: loc.mount.store, inner: loc.inner };
+}
+

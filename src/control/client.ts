@@ -26,7 +26,7 @@ export async function controlCall<T>(storeDir: string, op: string, args: Record<
       const nl = buf.indexOf('\n');
       if (nl < 0) return;
       clearTimeout(timer);
-      sock.end();
+      sock.destroy();
       const resp = JSON.parse(buf.slice(0, nl)) as ControlResponse;
       if (resp.ok) resolve(resp.result as T);
       else reject(new H2Error(resp.code as H2Code, resp.message, resp.hint ? { hint: resp.hint } : {}));

@@ -59,6 +59,12 @@ export class ControlServer {
     const reply = (resp: ControlResponse): void => {
       if (!sock.destroyed) sock.write(JSON.stringify(resp, jsonReplacer) + '\n');
     };
+    // JSON ops close with the client; a stream op keeps the socket half-open
+    // until its handler has said its last word.
+    let streaming = false;
+    sock.on('end', () => {
+      if (!streaming) sock.end();
+    });
     const onData = (chunk: Buffer): void => {
       buf = buf.length ? Buffer.concat([buf, chunk]) : chunk;
       let nl: number;
@@ -73,6 +79,7 @@ export class ControlServer {
         const stream = this.streamHandlers.get(req.op);
         if (stream) {
           // Hand the socket over as a raw duplex, with what was read past the line.
+          streaming = true;
           sock.off('data', onData);
           sock.pause();
           if (buf.length) sock.unshift(buf);

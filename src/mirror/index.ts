@@ -4,3 +4,4 @@ export { FrameDecoder, FrameEncoder, MREC, MREC_NAME, STREAM_VERSION, encodeFram
 export { MirrorReader, type ReaderOptions, type ReaderProgress, type ReaderResult } from './reader.js';
 export { MirrorWriter, type TargetResolver, type WriterOptions, type WriterProgress, type WriterResult } from './writer.js';
 export { formatFrame } from './dump.js';
+export { relay, silent, type Endpoint, type RelayOptions, type RelayState } from './relay.js';

@@ -53,6 +53,8 @@ class FrameTap extends Transform {
 export interface RelayOptions {
   /** Caps the source -> target direction, bytes per second. */
   limiter?: Transform;
+  /** Success needs the target's ACK of the final TID (false: a one-way stream, TERM suffices). */
+  requireAck?: boolean;
   onFrame?: (from: 'source' | 'target', f: Frame, state: RelayState) => void;
 }
 
@@ -83,7 +85,7 @@ export function relay(source: Endpoint, target: Endpoint, opts: RelayOptions = {
       if (state.error) {
         const code = /^(H2_[A-Z_]+|E[A-Z]+)$/.test(state.error.code) ? state.error.code : 'H2_PROTOCOL';
         reject(new H2Error(code as H2Error['code'], state.error.message));
-      } else if (state.termTid === undefined || (state.ackedTid ?? -1n) < state.termTid) {
+      } else if (state.termTid === undefined || ((opts.requireAck ?? true) && (state.ackedTid ?? -1n) < state.termTid)) {
         const why = source.failure?.() ?? target.failure?.();
         reject(new H2Error('H2_TRANSPORT', why ?? 'the link closed before the copy completed'));
       } else {

@@ -2,41 +2,17 @@
  * pfs-master, pfs-slave, pfs-status, pfs-update, pfs-upgrade, pfs-downgrade,
  * pfs-destroy: HAMMER's PFS commands, run by the mount daemon.
  */
-import fs from 'node:fs';
-import path from 'node:path';
 import { H2Error } from '../../errors.js';
 import { controlCall } from '../../control/client.js';
-import { locateMount } from '../../control/locate.js';
 import { parsePfsOptions, type PfsOptions, type PfsStatus } from '../../vfs/index.js';
 import { parseCommandArgs, requirePositionals } from '../args.js';
+import { pathInMount } from '../target.js';
+import { askTty } from '../tty.js';
 import type { Command, CommandContext } from '../context.js';
-
-/**
- * Where a PFS path lives: the store of the mount holding it and the path
- * inside the mount. The parent is resolved for real (so links in the way are
- * followed), the last component is kept, so a PFS link names itself.
- */
-function inMount(cmd: string, p: string): { store: string; inner: string } {
-  const abs = path.resolve(p);
-  let full = abs;
-  const parent = path.dirname(abs);
-  if (parent !== abs) {
-    let realParent: string;
-    try {
-      realParent = fs.realpathSync(parent);
-    } catch {
-      throw new H2Error('ENOENT', `${cmd}: ${p}: no such directory ${parent}`);
-    }
-    full = path.join(realParent, path.basename(abs));
-  }
-  const loc = locateMount(full);
-  if (!loc) throw new H2Error('H2_NOT_MOUNTED', `${cmd}: ${p}: not inside a mounted h2fs store`);
-  return { store: loc.mount.store, inner: loc.inner };
-}
 
 /** A control call whose errors read `<cmd>: <path>: <why>`. */
 async function call<T>(cmd: string, p: string, op: string, args: Record<string, unknown>): Promise<T> {
-  const { store, inner } = inMount(cmd, p);
+  const { store, inner } = pathInMount(cmd, p);
   try {
     return await controlCall<T>(store, op, { path: inner, ...args });
   } catch (e) {
@@ -147,25 +123,6 @@ export const pfsDowngrade: Command = {
     return 0;
   },
 };
-
-/** Asks on the controlling terminal; false without one. */
-function askTty(question: string): boolean | undefined {
-  let fd: number;
-  try {
-    fd = fs.openSync('/dev/tty', 'r+');
-  } catch {
-    return undefined;
-  }
-  try {
-    fs.writeSync(fd, question);
-    const buf = Buffer.alloc(1);
-    let answer = '';
-    while (fs.readSync(fd, buf, 0, 1, null) === 1 && buf[0] !== 0x0a) answer += buf.toString('latin1');
-    return /^y(es)?$/i.test(answer.trim());
-  } finally {
-    fs.closeSync(fd);
-  }
-}
 
 export const pfsDestroy: Command = {
   name: 'pfs-destroy',

@@ -1,0 +1,87 @@
+/**
+ * Opens the two ends of a mirror: a PFS in a local mount (through its
+ * daemon's control socket) or on a remote host (`h2fs -2 mirror-read|write`
+ * over SSH). Either way the result is an Endpoint of raw stream bytes.
+ */
+import fs from 'node:fs';
+import { H2Error } from '../errors.js';
+import { formatTid, type Tid } from '../tid.js';
+import { controlStream } from '../control/client.js';
+import type { Endpoint } from '../mirror/index.js';
+import { parseRemoteSpec, sshExec, type SshOptions } from '../transport/index.js';
+import { pathInMount } from './target.js';
+import { askTty } from './tty.js';
+
+export interface OpenedEndpoint extends Endpoint {
+  close: () => void;
+  label: string;
+}
+
+export interface EndpointOptions {
+  yes: boolean;
+  verbose: number;
+  ssh: Omit<SshOptions, 'remoteCommand'> & { remoteCommand?: string };
+  /** Source only. */
+  stream?: boolean;
+  intervalSecs?: number;
+  begTid?: Tid;
+}
+
+export function remoteCommand(o: EndpointOptions): string {
+  return o.ssh.remoteCommand ?? process.env.H2FS_REMOTE ?? 'h2fs';
+}
+
+function verboseFlags(v: number): string[] {
+  return v > 0 ? ['-' + 'v'.repeat(v)] : [];
+}
+
+export async function openSource(spec: string, o: EndpointOptions): Promise<OpenedEndpoint> {
+  const remote = parseRemoteSpec(spec);
+  if (remote) {
+    const args = ['-2', ...verboseFlags(o.verbose), ...(o.intervalSecs ? ['-i', String(o.intervalSecs)] : []),
+      o.stream ? 'mirror-read-stream' : 'mirror-read', remote.path, ...(o.begTid !== undefined ? [formatTid(o.begTid)] : [])];
+    const ep = await sshExec(remote, args, { ...o.ssh, remoteCommand: remoteCommand(o) });
+    return { ...ep, label: spec };
+  }
+  const { store, inner } = pathInMount('mirror-read', spec);
+  const sock = await controlStream(store, 'mirror-read', {
+    path: inner, twoWay: true, stream: o.stream === true, intervalMs: (o.intervalSecs ?? 0) * 1000,
+    ...(o.begTid !== undefined ? { begTid: formatTid(o.begTid) } : {}),
+  });
+  return { readable: sock, writable: sock, close: () => sock.destroy(), label: spec };
+}
+
+/**
+ * Whether mirror-write may create a missing slave: -y says yes; otherwise
+ * ask on the terminal, and refuse without one (HAMMER asks on /dev/tty).
+ */
+export function mayCreateSlave(p: string, yes: boolean): boolean {
+  let exists = true;
+  try {
+    fs.lstatSync(p);
+  } catch {
+    exists = false;
+  }
+  if (exists) return false;
+  if (yes) return true;
+  const answer = askTty(`PFS slave ${p} does not exist.\nDo you want to create a new slave PFS? (yes|no) `);
+  if (answer === undefined) {
+    throw new H2Error('ENOENT', `mirror-write: PFS slave ${p} does not exist, and there is no terminal to ask`,
+      { hint: 'h2fs -y mirror-write ... creates it' });
+  }
+  if (!answer) throw new H2Error('ENOENT', `mirror-write: PFS slave ${p} does not exist (not created)`);
+  return true;
+}
+
+export async function openTarget(spec: string, o: EndpointOptions): Promise<OpenedEndpoint> {
+  const remote = parseRemoteSpec(spec);
+  if (remote) {
+    const args = ['-2', ...verboseFlags(o.verbose), ...(o.yes ? ['-y'] : []), 'mirror-write', remote.path];
+    const ep = await sshExec(remote, args, { ...o.ssh, remoteCommand: remoteCommand(o) });
+    return { ...ep, label: spec };
+  }
+  const create = mayCreateSlave(spec, o.yes);
+  const { store, inner } = pathInMount('mirror-write', spec);
+  const sock = await controlStream(store, 'mirror-write', { path: inner, create });
+  return { readable: sock, writable: sock, close: () => sock.destroy(), label: spec };
+}

@@ -1,0 +1,186 @@
+/**
+ * The only importer of ssh2: runs `h2fs -2 mirror-read|mirror-write PATH` on
+ * a remote host and hands back its stdin/stdout as the endpoint's bytes.
+ * Host keys are checked against ~/.ssh/known_hosts; keys come from
+ * ssh-agent, -i FILE, ~/.ssh/config IdentityFile or ~/.ssh/id_*; ~/.ssh/config
+ * Host/HostName/User/Port are honoured; keepalives find a dead peer.
+ */
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { Client, type AgentAuthMethod, type ClientChannel, type PublicKeyAuthMethod } from 'ssh2';
+import SSHConfig from 'ssh-config';
+import { H2Error } from '../errors.js';
+import * as log from '../log.js';
+import { hostVerifier } from './known-hosts.js';
+
+export interface RemoteSpec {
+  user?: string;
+  host: string;
+  port?: number;
+  path: string;
+}
+
+/**
+ * `[user@]host[:port]:PATH` (also `[user@][v6addr][:port]:PATH`) is remote;
+ * anything starting with / or . , or without a colon before the first
+ * slash, is local.
+ */
+export function parseRemoteSpec(spec: string): RemoteSpec | undefined {
+  if (spec.startsWith('/') || spec.startsWith('.')) return undefined;
+  const m = /^(?:([^@/:[\]]+)@)?(\[[0-9a-fA-F:.]+\]|[^@/:[\]]+)(?::(\d+))?:(.*)$/.exec(spec);
+  if (!m) return undefined;
+  const host = m[2]!.replace(/^\[(.*)\]$/, '$1');
+  const p = m[4]!;
+  if (p === '') throw H2Error.usage(`${spec}: remote path is empty`);
+  return { ...(m[1] ? { user: m[1] } : {}), host, ...(m[3] ? { port: Number(m[3]) } : {}), path: p };
+}
+
+/** Quotes one argument for the remote POSIX shell that sshd runs the command with. */
+export function shellQuote(arg: string): string {
+  return `'${arg.replace(/'/g, `'\\''`)}'`;
+}
+
+export interface SshOptions {
+  port?: number;
+  identity?: string;
+  acceptNew?: boolean;
+  /** The remote h2fs command line (a trusted prefix, not quoted). */
+  remoteCommand: string;
+  knownHosts?: string;
+  connectTimeoutMs?: number;
+  keepaliveMs?: number;
+}
+
+interface Resolved {
+  host: string;
+  port: number;
+  user: string;
+  identities: string[];
+}
+
+function expandHome(p: string): string {
+  return p.startsWith('~/') ? path.join(os.homedir(), p.slice(2)) : p;
+}
+
+function resolveConfig(spec: RemoteSpec, opts: SshOptions): Resolved {
+  let hostName = spec.host;
+  let port = 22;
+  let user = os.userInfo().username;
+  let identities: string[] = [];
+  const cfgFile = path.join(os.homedir(), '.ssh', 'config');
+  if (fs.existsSync(cfgFile)) {
+    try {
+      const c = SSHConfig.parse(fs.readFileSync(cfgFile, 'utf8')).compute(spec.host) as Record<string, string | string[]>;
+      if (typeof c.HostName === 'string') hostName = c.HostName.replace(/%h/g, spec.host);
+      if (typeof c.Port === 'string') port = Number(c.Port);
+      if (typeof c.User === 'string') user = c.User;
+      const idf = c.IdentityFile;
+      if (idf) identities = (Array.isArray(idf) ? idf : [idf]).map(expandHome);
+    } catch (e) {
+      log.verbose(`h2fs: ignoring unreadable ${cfgFile}: ${(e as Error).message}`);
+    }
+  }
+  if (spec.port !== undefined) port = spec.port;
+  else if (opts.port !== undefined) port = opts.port;
+  if (spec.user !== undefined) user = spec.user;
+  if (opts.identity) identities = [expandHome(opts.identity)];
+  if (identities.length === 0) {
+    identities = ['id_ed25519', 'id_ecdsa', 'id_rsa'].map((f) => path.join(os.homedir(), '.ssh', f));
+  }
+  return { host: hostName, port, user, identities };
+}
+
+export interface SshEndpoint {
+  readable: ClientChannel;
+  writable: ClientChannel;
+  failure: () => string | undefined;
+  close: () => void;
+  /** Resolves with the remote exit status (null if the link died). */
+  exit: Promise<number | null>;
+}
+
+/** Connects and runs `<remoteCommand> <args...>`, every argument quoted for the remote shell. */
+export function sshExec(spec: RemoteSpec, args: string[], opts: SshOptions): Promise<SshEndpoint> {
+  const r = resolveConfig(spec, opts);
+  const knownHosts = opts.knownHosts ?? path.join(os.homedir(), '.ssh', 'known_hosts');
+  const hv = hostVerifier(knownHosts, spec.host === r.host ? r.host : spec.host, r.port, opts.acceptNew ?? false);
+  const keys: Array<{ file: string; key: Buffer }> = [];
+  for (const f of r.identities) {
+    try {
+      keys.push({ file: f, key: fs.readFileSync(f) });
+    } catch {
+      if (opts.identity) throw new H2Error('ENOENT', `identity file ${f} cannot be read`);
+    }
+  }
+  const agent = process.env.SSH_AUTH_SOCK;
+  const authHandler: Array<AgentAuthMethod | PublicKeyAuthMethod> = [
+    ...(agent ? [{ type: 'agent' as const, username: r.user, agent }] : []),
+    ...keys.map((k) => ({ type: 'publickey' as const, username: r.user, key: k.key })),
+  ];
+  const command = [opts.remoteCommand, ...args.map(shellQuote)].join(' ');
+  log.debug(`h2fs: ssh ${r.user}@${r.host}:${r.port} ${command}`);
+  return new Promise<SshEndpoint>((resolve, reject) => {
+    const conn = new Client();
+    let stderr = '';
+    let settled = false;
+    let exitCode: number | null = null;
+    let resolveExit: (c: number | null) => void = () => undefined;
+    const exit = new Promise<number | null>((res) => { resolveExit = res; });
+    const fail = (e: H2Error): void => {
+      if (settled) return;
+      settled = true;
+      conn.end();
+      reject(e);
+    };
+    conn.on('error', (e: Error & { level?: string }) => {
+      const refused = hv.refusal();
+      if (refused) return fail(refused);
+      if (e.level === 'client-authentication') {
+        return fail(new H2Error('H2_AUTH', `authentication to ${r.user}@${r.host} refused (tried ${authHandler.length} key source(s))`,
+          { hint: 'load a key into ssh-agent, or pass -i FILE' }));
+      }
+      fail(new H2Error('H2_TRANSPORT', `ssh ${r.host}:${r.port}: ${e.message}`));
+      resolveExit(null);
+    });
+    conn.on('close', () => resolveExit(exitCode));
+    conn.on('ready', () => {
+      conn.exec(command, (err, channel) => {
+        if (err) return fail(new H2Error('H2_TRANSPORT', `ssh exec on ${r.host}: ${err.message}`));
+        channel.stderr.setEncoding('utf8');
+        channel.stderr.on('data', (c: string) => {
+          stderr += c;
+          if (stderr.length > 8192) stderr = stderr.slice(-8192);
+        });
+        channel.on('exit', (code: number | null) => { exitCode = code; });
+        channel.on('close', () => {
+          conn.end();
+          resolveExit(exitCode);
+        });
+        settled = true;
+        resolve({
+          readable: channel,
+          writable: channel,
+          failure: () => {
+            const line = stderr.trim().split('\n').filter(Boolean).pop();
+            if (line) return `${r.host}: ${line.replace(/^h2fs: /, '')}`;
+            if (exitCode !== null && exitCode !== 0) return `${r.host}: remote h2fs exited with status ${exitCode}`;
+            return undefined;
+          },
+          close: () => conn.end(),
+          exit,
+        });
+      });
+    });
+    conn.connect({
+      host: r.host,
+      port: r.port,
+      username: r.user,
+      authHandler,
+      hostVerifier: hv.verify,
+      readyTimeout: opts.connectTimeoutMs ?? 20_000,
+      keepaliveInterval: opts.keepaliveMs ?? 10_000,
+      keepaliveCountMax: 3,
+    });
+  });
+}
