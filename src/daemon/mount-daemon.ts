@@ -261,11 +261,17 @@ export class MountDaemon {
           sock.once('close', () => pfsAdmin.busy.delete(pfs));
         },
       });
+      let outcome = 'completed';
       try {
         await writer.run();
       } catch (e) {
-        log.error(`h2fs: mirror-write to ${path}: ${(e as Error).message}`);
+        outcome = (e as Error).message;
+        log.error(`h2fs: mirror-write to ${path}: ${outcome}`);
       }
+      // One line per session: what arrived and where the slave stands.
+      const pfs = (() => { try { return pfsAdmin.pfsOf(path); } catch { return undefined; } })();
+      log.info(`h2fs: mirror-write session ${path}: ${channel.bytesIn} bytes in` +
+        (pfs !== undefined ? `, sync-end-tid ${formatTid(store.syncEndTid(pfs))}` : '') + ` (${outcome})`);
     });
     control.on('umount', async () => {
       await vfs.sync();

@@ -24,7 +24,8 @@ function nameMatches(pattern: string, name: string): boolean {
   }
   const negated = pattern.startsWith('!');
   const p = negated ? pattern.slice(1) : pattern;
-  const re = new RegExp('^' + p.replace(/[.+^${}()|\\]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.') + '$', 'i');
+  // Only * and ? are wildcards; everything else (brackets of [host]:port too) is literal.
+  const re = new RegExp('^' + p.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.') + '$', 'i');
   return !negated && re.test(name);
 }
 

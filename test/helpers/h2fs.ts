@@ -19,9 +19,17 @@ export interface RunResult {
 }
 
 /** Runs h2fs with `args`; never throws on a non-zero exit. */
-export function h2fs(args: string[], opts: { input?: string | Buffer; timeoutMs?: number } = {}): Promise<RunResult> {
+export interface RunOptions {
+  input?: string | Buffer;
+  timeoutMs?: number;
+  env?: NodeJS.ProcessEnv;
+}
+
+export function h2fs(args: string[], opts: RunOptions = {}): Promise<RunResult> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [H2FS_BIN, ...args], { stdio: ['pipe', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [H2FS_BIN, ...args], {
+      stdio: ['pipe', 'pipe', 'pipe'], ...(opts.env ? { env: { ...process.env, ...opts.env } } : {}),
+    });
     let stdout = '';
     let stderr = '';
     child.stdout.setEncoding('utf8').on('data', (c: string) => { stdout += c; });
@@ -37,8 +45,8 @@ export function h2fs(args: string[], opts: { input?: string | Buffer; timeoutMs?
 }
 
 /** Like h2fs(), but fails the test unless the exit status is 0. */
-export async function h2fsOk(args: string[]): Promise<string> {
-  const r = await h2fs(args);
+export async function h2fsOk(args: string[], opts: RunOptions = {}): Promise<string> {
+  const r = await h2fs(args, opts);
   if (r.code !== 0) throw new Error(`h2fs ${args.join(' ')} exited ${r.code}: ${r.stderr.trim()}`);
   return r.stdout;
 }
@@ -56,8 +64,8 @@ export function fuseUnavailable(): string | undefined {
  * In CI (or with H2FS_REQUIRE_INTEGRATION=1) a missing prerequisite fails the
  * suite loudly; elsewhere the suite is skipped with the reason printed.
  */
-export function requireFuse(ctx: Mocha.Context): void {
-  const why = fuseUnavailable();
+export function requireFuse(ctx: Mocha.Context, extra?: () => string | undefined): void {
+  const why = fuseUnavailable() ?? extra?.();
   if (!why) return;
   if (process.env.CI || process.env.H2FS_REQUIRE_INTEGRATION) throw new Error(`FUSE integration test cannot run: ${why}`);
   console.warn(`    (skipped: ${why})`);

@@ -1,0 +1,178 @@
+/**
+ * Mirroring for real: two mounted stores, a real OpenSSH sshd on 127.0.0.1,
+ * mirror-copy to `127.0.0.1:PORT:PATH`, and the user's check,
+ * `cd -P slave && tar cf - . | md5sum` against the master's `@@TID` view.
+ */
+import { expect } from 'chai';
+import fs from 'node:fs';
+import path from 'node:path';
+import {
+  cleanupMounts, H2FS_BIN, h2fs, h2fsOk, mount, newStore, requireFuse, sh, tarMd5, type Mounted,
+} from '../helpers/h2fs.js';
+import { sshdUnavailable, startSshd, type Sshd } from '../helpers/sshd.js';
+import { buildRichTree, randomFile } from '../helpers/trees.js';
+import { removeTmpDirs } from '../helpers/tmp.js';
+
+const GiB = 1024 * 1024 * 1024;
+
+/** The slave link's TID, from `@@0x<tid>:0000N`. */
+function linkTid(link: string): string {
+  const m = /^@@(0x[0-9a-f]{16}):\d{5}$/.exec(fs.readlinkSync(link));
+  if (!m) throw new Error(`${link} is not a slave link: ${fs.readlinkSync(link)}`);
+  return m[1]!;
+}
+
+function slaveMd5(link: string): string {
+  return sh(`cd -P "${link}" && tar cf - . | md5sum`).split(' ')[0]!;
+}
+
+describe('mirroring over SSH', function () {
+  this.timeout(900_000);
+  let sshd: Sshd;
+  let master: Mounted;
+  let slave: Mounted;
+  let env: NodeJS.ProcessEnv;
+  const remote = (p: string): string => `127.0.0.1:${sshd.port}:${p}`;
+
+  before(async function () {
+    requireFuse(this, sshdUnavailable);
+    sshd = await startSshd();
+    env = { HOME: sshd.clientHome, H2FS_REMOTE: `${process.execPath} ${H2FS_BIN}`, SSH_AUTH_SOCK: '' };
+    master = await newStore();
+    slave = await newStore();
+    await mount(master);
+    await mount(slave);
+    await h2fsOk(['pfs-master', `${master.mnt}/obj`]);
+    // A small PFS for the tests that only need some records.
+    await h2fsOk(['pfs-master', `${master.mnt}/small`]);
+    buildRichTree(`${master.mnt}/small/tree`, 200_000);
+  });
+
+  after(() => {
+    sshd?.stop();
+    cleanupMounts();
+    removeTmpDirs();
+  });
+
+  let firstTid = '';
+  let firstSum = '';
+
+  it('the story: after mirror-copy over SSH, slave tar | md5sum equals master@@TID (every kind of file, 0 B to 1 GiB)', async () => {
+    buildRichTree(`${master.mnt}/obj/tree`, GiB);
+    const t = (await h2fsOk(['synctid', master.mnt])).trim();
+    const r = await h2fs(['-v', '-y', 'mirror-copy', `${master.mnt}/obj`, remote(`${slave.mnt}/pfs1`)], { env });
+    expect(r.code, r.stderr).to.equal(0);
+    expect(r.stderr).to.match(/Mirror-copy .* bytes on the wire/);
+    expect(linkTid(`${slave.mnt}/pfs1`)).to.equal(t);
+    expect(sh(`cd -P "${slave.mnt}/pfs1" && pwd`).trim()).to.equal(`${slave.mnt}/@@${t}:00001`);
+    const sum = tarMd5(`${master.mnt}/obj/@@${t}`);
+    expect(slaveMd5(`${slave.mnt}/pfs1`)).to.equal(sum);
+    // Spot checks the sum alone would not explain.
+    const s = `${slave.mnt}/pfs1/tree`;
+    expect(fs.statSync(`${s}/hardlink-to-4096`).ino).to.equal(fs.statSync(`${s}/size-4096`).ino);
+    expect(fs.statSync(`${s}/size-4096`).nlink).to.equal(3);
+    expect(fs.readlinkSync(`${s}/dangling`)).to.equal('/does/not/exist');
+    expect(fs.statSync(`${s}/fifo`).isFIFO()).to.equal(true);
+    expect(fs.statSync(`${s}/m4755`).mode & 0o7777).to.equal(0o4755);
+    expect(fs.statSync(`${s}/owned`).uid).to.equal(1234);
+    expect(fs.statSync(`${s}/t-2100`).mtimeMs).to.equal(4102444800500);
+    expect(sh(`python3 -c "import os,sys; print(os.getxattr(sys.argv[1], 'user.color').decode())" "${s}/size-1"`).trim()).to.equal('blue');
+    expect(fs.statSync(`${s}/sparse`).size).to.equal(100 * 1048576 + 'tail after the hole'.length);
+    firstTid = t;
+    firstSum = sum;
+  });
+
+  it('incremental: 100 changes ship only themselves, within 2x of their data plus metadata', async () => {
+    const root = `${master.mnt}/obj/changes`;
+    fs.mkdirSync(root);
+    for (let i = 0; i < 40; i++) randomFile(`${root}/base-${i}`, 2048);
+    await h2fsOk(['synctid', master.mnt]);
+    let r = await h2fs(['mirror-copy', `${master.mnt}/obj`, remote(`${slave.mnt}/pfs1`)], { env });
+    expect(r.code, r.stderr).to.equal(0);
+
+    let dataBytes = 0;
+    let changes = 0;
+    for (let i = 0; i < 20; i++, changes++) { fs.appendFileSync(`${root}/base-${i}`, Buffer.alloc(1000, 65 + i)); dataBytes += 3048; }
+    for (let i = 0; i < 30; i++, changes++) { randomFile(`${root}/new-${i}`, 3000); dataBytes += 3000; }
+    for (let i = 20; i < 30; i++, changes++) fs.rmSync(`${root}/base-${i}`);
+    for (let i = 30; i < 40; i++, changes++) fs.renameSync(`${root}/base-${i}`, `${root}/renamed-${i}`);
+    for (let i = 0; i < 30; i++, changes++) fs.chmodSync(`${root}/new-${i}`, 0o640);
+    expect(changes).to.equal(100);
+    const t2 = (await h2fsOk(['synctid', master.mnt])).trim();
+    r = await h2fs(['-v', 'mirror-copy', `${master.mnt}/obj`, remote(`${slave.mnt}/pfs1`)], { env });
+    expect(r.code, r.stderr).to.equal(0);
+    const wire = Number(/(\d+) bytes on the wire/.exec(r.stderr)![1]);
+    const metadataAllowance = changes * 1024;
+    console.log(`      100 changes: ${wire} bytes on the wire for ${dataBytes} bytes of data (+${metadataAllowance} metadata allowance)`);
+    expect(wire).to.be.greaterThan(dataBytes);
+    expect(wire).to.be.lessThan(2 * (dataBytes + metadataAllowance));
+    expect(linkTid(`${slave.mnt}/pfs1`)).to.equal(t2);
+    expect(slaveMd5(`${slave.mnt}/pfs1`)).to.equal(tarMd5(`${master.mnt}/obj/@@${t2}`));
+  });
+
+  it('history travels: the slave shows older TIDs exactly as the master does', () => {
+    expect(tarMd5(`${slave.mnt}/@@${firstTid}:00001`)).to.equal(firstSum);
+    expect(tarMd5(`${slave.mnt}/@@${firstTid}:00001/tree`)).to.equal(tarMd5(`${master.mnt}/obj/@@${firstTid}/tree`));
+  });
+
+  it('refuses an unknown host key by default; --accept-new records it', async () => {
+    const home = path.join(path.dirname(sshd.clientHome), 'home2');
+    fs.mkdirSync(path.join(home, '.ssh'), { recursive: true });
+    fs.copyFileSync(path.join(sshd.clientHome, '.ssh/id_ed25519'), path.join(home, '.ssh/id_ed25519'));
+    const e2 = { ...env, HOME: home };
+    const r = await h2fs(['mirror-copy', `${master.mnt}/obj`, remote(`${slave.mnt}/pfs1`)], { env: e2 });
+    expect(r.code).to.equal(1);
+    expect(r.stderr.split('\n')[0]).to.match(/^h2fs: host key for \[127\.0\.0\.1\]:\d+ is not in .*known_hosts; refusing to connect$/);
+    const ok = await h2fs(['mirror-copy', '--accept-new', `${master.mnt}/obj`, remote(`${slave.mnt}/pfs1`)], { env: e2 });
+    expect(ok.code, ok.stderr).to.equal(0);
+    expect(fs.readFileSync(path.join(home, '.ssh/known_hosts'), 'utf8')).to.include(`[127.0.0.1]:${sshd.port} ${sshd.hostPub}`);
+    // A changed key is refused even with --accept-new.
+    fs.writeFileSync(path.join(home, '.ssh/known_hosts'),
+      `[127.0.0.1]:${sshd.port} ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGx1Y2t5bnVtYmVyc2V2ZW5zZXZlbnNldmVuc2V2ZW4=\n`);
+    const changed = await h2fs(['mirror-copy', '--accept-new', `${master.mnt}/obj`, remote(`${slave.mnt}/pfs1`)], { env: e2 });
+    expect(changed.code).to.equal(1);
+    expect(changed.stderr).to.match(/host key for .* has CHANGED/);
+  });
+
+  it('passes a hostile path to the remote h2fs as one argument and runs nothing else', async () => {
+    const name = `we ird 'q' "dq" ; $(touch h2fs-pwned) \`touch h2fs-pwned2\` & |`;
+    for (const f of ['/root/h2fs-pwned', '/root/h2fs-pwned2']) fs.rmSync(f, { force: true });
+    const r = await h2fs(['-y', 'mirror-copy', `${master.mnt}/small`, remote(`${slave.mnt}/${name}`)], { env });
+    expect(r.code, r.stderr).to.equal(0);
+    expect(fs.readdirSync(slave.mnt)).to.include(name);
+    expect(fs.readlinkSync(`${slave.mnt}/${name}`)).to.match(/^@@0x[0-9a-f]{16}:\d{5}$/);
+    for (const f of ['/root/h2fs-pwned', '/root/h2fs-pwned2', `${sshd.clientHome}/h2fs-pwned`]) {
+      expect(fs.existsSync(f), f).to.equal(false);
+    }
+  });
+
+  it('works through a plain one-way pipe: mirror-read | mirror-write, and says where the slave can resume', async () => {
+    const st = await h2fsOk(['pfs-status', `${master.mnt}/small`]);
+    const uuid = /shared-uuid=(\S+)/.exec(st)![1]!;
+    await h2fsOk(['pfs-slave', `${slave.mnt}/piped`, `shared-uuid=${uuid}`]);
+    const t = (await h2fsOk(['synctid', master.mnt])).trim();
+    const out = sh(`set -o pipefail; node "${H2FS_BIN}" mirror-read "${master.mnt}/small" 2>"${slave.mnt}/../read.err" | ` +
+      `node "${H2FS_BIN}" mirror-write "${slave.mnt}/piped" && cat "${slave.mnt}/../read.err"`);
+    expect(out.trim()).to.equal(`Source can update synctid to ${t}`);
+    expect(linkTid(`${slave.mnt}/piped`)).to.equal(t);
+    expect(slaveMd5(`${slave.mnt}/piped`)).to.equal(tarMd5(`${master.mnt}/small/@@${t}`));
+  });
+
+  it('mirror-dump shows every record with its TIDs and type', async () => {
+    const t = (await h2fsOk(['synctid', master.mnt])).trim();
+    const dump = sh(`node "${H2FS_BIN}" mirror-read "${master.mnt}/small" 2>/dev/null | node "${H2FS_BIN}" mirror-dump`);
+    const lines = dump.trim().split('\n');
+    expect(lines[0]).to.match(/^HELLO {2}version=1 shared-uuid=[0-9a-f-]{36} /);
+    expect(lines[1]).to.equal(`BATCH  0x0000000000000000 < tid <= ${t}`);
+    expect(lines[lines.length - 1]).to.equal(`TERM   ${t}`);
+    const recs = lines.filter((l) => l.startsWith('REC '));
+    const dels = lines.filter((l) => l.startsWith('DEL '));
+    expect(recs.length).to.be.greaterThan(60);
+    expect(dels.length).to.be.greaterThan(10);
+    for (const l of recs) expect(l).to.match(/^REC {4}obj=[0-9a-f]{16} rt=(inode|dirent|data|symlink|xattr) key=[0-9a-f]{16} tids 0x[0-9a-f]{16}:0x0{16} data=\d+$/);
+    for (const l of dels) expect(l).to.match(/^DEL {4}obj=[0-9a-f]{16} rt=\w+ key=[0-9a-f]{16} tids 0x[0-9a-f]{16}:0x[0-9a-f]{16}$/);
+    expect(lines.filter((l) => l.startsWith('SYNC')).pop()).to.equal(`SYNC   ${t}`);
+    const header = sh(`node "${H2FS_BIN}" mirror-read "${master.mnt}/small" 2>/dev/null | node "${H2FS_BIN}" mirror-dump header`);
+    expect(header.trim().split('\n')).to.have.length(1);
+  });
+});
