@@ -162,6 +162,9 @@ export class MountDaemon {
     // A library promise rejected with nobody listening (lmdb-js after a failed
     // commit) must not take the mount down with it.
     process.on('unhandledRejection', (e) => log.error(`h2fs: unhandled rejection: ${(e as Error)?.message ?? String(e)}`));
+    // Dying leaves a dead mount behind: log a stray exception from a stream or
+    // socket and keep serving.
+    process.on('uncaughtException', (e) => log.error(`h2fs: uncaught exception: ${(e as Error)?.stack ?? String(e)}`));
     for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
       process.on(sig, () => void this.stop(true).then(() => process.exit(0), () => process.exit(1)));
     }
@@ -220,6 +223,8 @@ export class MountDaemon {
       const pfs = pfsAdmin.pfsOf(str(a.path));
       const channel = FrameChannel.over(sock);
       const stop = new AbortController();
+      // The client half-closing (its first SIGINT) asks for a stop at the next TID boundary.
+      sock.once('end', () => stop.abort());
       sock.once('close', () => stop.abort());
       const minDelay = Number(a.intervalMs ?? 0);
       const reader = new MirrorReader({

@@ -15,6 +15,9 @@ export class FrameChannel {
   /** `input` may be null (a one-way writer answers nobody... nor a reader with no return). */
   constructor(input: Readable | null, output: Writable | null) {
     this.out = output;
+    // Errors surface through next(); with nobody iterating (a one-way reader)
+    // they must not become an uncaught exception in the mount daemon.
+    this.decoder.on('error', () => undefined);
     if (input) {
       input.on('error', (e) => this.decoder.destroy(e));
       input.pipe(this.decoder);
@@ -42,7 +45,8 @@ export class FrameChannel {
     return r.done ? null : r.value;
   }
 
-  async send(f: Frame): Promise<void> {
+  /** Sends a frame; waits for drain, unless `signal` aborts the wait (the peer gave up). */
+  async send(f: Frame, signal?: AbortSignal): Promise<void> {
     const out = this.out;
     if (!out) return;
     if (out.destroyed || !out.writable) throw new H2Error('H2_TRANSPORT', 'the link to the other side is closed');
@@ -54,13 +58,17 @@ export class FrameChannel {
           out.off('drain', ok);
           out.off('close', closed);
           out.off('error', done);
+          signal?.removeEventListener('abort', aborted);
           if (e) reject(e); else resolve();
         };
         const ok = (): void => done();
         const closed = (): void => done(new H2Error('H2_TRANSPORT', 'the link to the other side closed'));
+        const aborted = (): void => done(signal?.reason instanceof Error ? signal.reason : new H2Error('H2_TRANSPORT', 'aborted'));
+        if (signal?.aborted) return aborted();
         out.on('drain', ok);
         out.once('close', closed);
         out.once('error', done);
+        signal?.addEventListener('abort', aborted, { once: true });
       });
     }
   }

@@ -21,7 +21,7 @@ export function formatFrame(f: Frame): string {
       return `DEL    obj=${hex16(f.msg.objId)} rt=${RECTYPE_NAME[f.msg.recType] ?? f.msg.recType} key=${hex16(f.msg.key)} ` +
         `tids ${formatTid(f.msg.createTid)}:${formatTid(f.msg.deleteTid)}`;
     case MREC.SYNC:
-      return `SYNC   ${formatTid(f.msg.tid)}`;
+      return `SYNC   ${formatTid(f.msg.tid)} records=${f.msg.count}`;
     case MREC.ACK:
       return `ACK    ${formatTid(f.msg.tid)}`;
     case MREC.TERM:

@@ -2,7 +2,7 @@
  * The mirror stream's frames (docs/stream-format.md). Each frame:
  *
  *   u32 signature 0x48324d52 ("H2MR")   u32 crc32 of bytes 8..end
- *   u32 frame length (header included)  u16 type   u16 flags (0)
+ *   u32 frame length (header included)  u16 type   u16 stream version (1)
  *   payload: msgpack; a REC frame is u32 meta length | msgpack meta | raw data
  *
  * Every frame decodes on its own (no shared msgpack structures), so a stream
@@ -85,10 +85,14 @@ export interface DelMsg {
   deleteTid: Tid;
 }
 
-/** Everything up to and including `tid` has been sent. */
+/**
+ * Everything up to and including `tid` has been sent: `count` REC/DEL frames
+ * belong to `tid` (so a lost, duplicated or reordered record cannot pass).
+ */
 export interface SyncMsg {
   v: 1;
   tid: Tid;
+  count: number;
 }
 
 /** Target -> source: everything up to `tid` is durable on the slave. */
@@ -126,7 +130,7 @@ function header(type: number, len: number): Buffer {
   h.writeUInt32BE(SIGNATURE, 0);
   h.writeUInt32BE(len, 8);
   h.writeUInt16BE(type, 12);
-  h.writeUInt16BE(0, 14);
+  h.writeUInt16BE(STREAM_VERSION, 14);
   return h;
 }
 
@@ -221,7 +225,7 @@ export function decodeFrameBody(type: number, payload: Buffer): Frame {
         createTid: tid(o, 'createTid'), deleteTid: tid(o, 'deleteTid') } };
     }
     case MREC.SYNC:
-      return { type, msg: { v: 1, tid: tid(o, 'tid') } };
+      return { type, msg: { v: 1, tid: tid(o, 'tid'), count: int(o, 'count') } };
     case MREC.ACK:
       return { type, msg: { v: 1, tid: tid(o, 'tid') } };
     case MREC.TERM:
@@ -236,7 +240,9 @@ export function decodeFrameBody(type: number, payload: Buffer): Frame {
  * CRC with a precise error; `end` in the middle of a frame is an error too.
  */
 export class FrameDecoder extends Transform {
-  private buf: Buffer = Buffer.alloc(0);
+  /** Chunks of the frame being assembled; joined once it is whole. */
+  private chunks: Buffer[] = [];
+  private have = 0;
   /** Bytes taken in so far (for progress and the wire total). */
   bytesIn = 0;
   private offset = 0;
@@ -245,22 +251,44 @@ export class FrameDecoder extends Transform {
     super({ readableObjectMode: true });
   }
 
+  private takeFrame(n: number): Buffer {
+    const all = this.chunks.length === 1 ? this.chunks[0]! : Buffer.concat(this.chunks, this.have);
+    const out = all.subarray(0, n);
+    const rest = all.subarray(n);
+    this.chunks = rest.length ? [rest] : [];
+    this.have = rest.length;
+    return out;
+  }
+
+  private peekHeader(): Buffer {
+    if (this.chunks[0]!.length < HEADER_LEN) {
+      const all = Buffer.concat(this.chunks, this.have);
+      this.chunks = [all];
+    }
+    return this.chunks[0]!;
+  }
+
   override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
     this.bytesIn += chunk.length;
-    this.buf = this.buf.length === 0 ? chunk : Buffer.concat([this.buf, chunk]);
+    this.chunks.push(chunk);
+    this.have += chunk.length;
     try {
-      while (this.buf.length >= HEADER_LEN) {
-        const sig = this.buf.readUInt32BE(0);
+      while (this.have >= HEADER_LEN) {
+        const head = this.peekHeader();
+        const sig = head.readUInt32BE(0);
         if (sig !== SIGNATURE) throw bad(`bad signature 0x${sig.toString(16).padStart(8, '0')} at byte ${this.offset}`);
-        const len = this.buf.readUInt32BE(8);
+        const len = head.readUInt32BE(8);
         if (len < HEADER_LEN || len > MAX_FRAME) throw bad(`illegal frame length ${len} at byte ${this.offset}`);
-        if (this.buf.length < len) break;
-        const frame = this.buf.subarray(0, len);
+        if (this.have < len) break;
+        const frame = this.takeFrame(len);
         const want = frame.readUInt32BE(4);
         const got = crc32(frame.subarray(8));
         if (want !== got) throw bad(`bad crc at byte ${this.offset} (${MREC_NAME[frame.readUInt16BE(12)] ?? 'unknown'} frame)`);
+        const version = frame.readUInt16BE(14);
+        if (version !== STREAM_VERSION) {
+          throw new H2Error('H2_VERSION', `version mismatch: the stream is v${version}, this h2fs reads v${STREAM_VERSION}`);
+        }
         this.push(decodeFrameBody(frame.readUInt16BE(12), frame.subarray(HEADER_LEN)));
-        this.buf = this.buf.subarray(len);
         this.offset += len;
       }
     } catch (e) {
@@ -271,7 +299,7 @@ export class FrameDecoder extends Transform {
   }
 
   override _flush(cb: TransformCallback): void {
-    if (this.buf.length > 0) cb(bad(`stream ends inside a frame (${this.buf.length} bytes left at byte ${this.offset})`));
+    if (this.have > 0) cb(bad(`stream ends inside a frame (${this.have} bytes left at byte ${this.offset})`));
     else cb();
   }
 }

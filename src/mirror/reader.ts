@@ -61,6 +61,12 @@ export class MirrorReader {
   private peerFailure: H2Error | undefined;
   private ackWaiters: Array<() => void> = [];
   private records = 0;
+  /** Aborted when the target reports a failure, so a send blocked on backpressure wakes. */
+  private readonly peerAbort = new AbortController();
+
+  private send(f: Frame): Promise<void> {
+    return this.o.channel.send(f, this.peerAbort.signal);
+  }
 
   constructor(private readonly o: ReaderOptions) {}
 
@@ -98,7 +104,7 @@ export class MirrorReader {
       await this.o.waitForChange?.(start, this.o.signal ?? new AbortController().signal);
       if (this.o.signal?.aborted) break;
     }
-    await channel.send({ type: MREC.TERM, msg: { v: 1, endTid: start } });
+    await this.send({ type: MREC.TERM, msg: { v: 1, endTid: start } });
     if (this.o.twoWay) await this.waitAck(start);
     return { begTid: firstBeg, endTid: start, ackedTid: this.ackedTid, records: this.records };
   }
@@ -111,17 +117,19 @@ export class MirrorReader {
   private async sendBatch(beg: Tid, end: Tid): Promise<Tid> {
     const { store, pfs, channel } = this.o;
     log.debug(`Mirror-read: Mirror ${formatTid(beg)} to ${formatTid(end)}`);
-    await channel.send({ type: MREC.BATCH, msg: { v: 1, begTid: beg, endTid: end } });
+    await this.send({ type: MREC.BATCH, msg: { v: 1, begTid: beg, endTid: end } });
     let cursor: Buffer | null = null;
     let curTid: Tid | undefined;
     let lastSync = beg;
+    let count = 0;
     const chunk = this.o.chunk ?? 512;
     do {
       const r = store.scanEvents(pfs, beg, end, cursor, chunk);
       cursor = r.cursor;
       for (const ev of r.events) {
         if (curTid !== undefined && ev.tid !== curTid) {
-          await channel.send({ type: MREC.SYNC, msg: { v: 1, tid: curTid } });
+          await this.send({ type: MREC.SYNC, msg: { v: 1, tid: curTid, count } });
+          count = 0;
           lastSync = curTid;
           this.progress('running', beg, end, curTid);
           // Stop at a TID boundary when asked to.
@@ -129,18 +137,24 @@ export class MirrorReader {
         }
         curTid = ev.tid;
         if (ev.kind === 'create') {
-          await channel.send({ type: MREC.REC, data: ev.data ?? Buffer.alloc(0),
+          await this.send({ type: MREC.REC, data: ev.data ?? Buffer.alloc(0),
             msg: { v: 1, objId: ev.objId, recType: ev.recType, key: ev.key, createTid: ev.createTid, payload: ev.payload } });
         } else {
-          await channel.send({ type: MREC.DEL,
+          await this.send({ type: MREC.DEL,
             msg: { v: 1, objId: ev.objId, recType: ev.recType, key: ev.key, createTid: ev.createTid, deleteTid: ev.tid } });
         }
         this.records++;
+        count++;
       }
       this.checkPeer();
       await yieldNow();
     } while (cursor !== null);
-    await channel.send({ type: MREC.SYNC, msg: { v: 1, tid: end } });
+    // The last TID's SYNC, or an empty one moving the slave to `end`.
+    if (curTid !== undefined && curTid !== end) {
+      await this.send({ type: MREC.SYNC, msg: { v: 1, tid: curTid, count } });
+      count = 0;
+    }
+    await this.send({ type: MREC.SYNC, msg: { v: 1, tid: end, count } });
     this.progress('running', beg, end, end);
     return end;
   }
@@ -176,6 +190,7 @@ export class MirrorReader {
   }
 
   private wake(): void {
+    if (this.peerFailure && !this.peerAbort.signal.aborted) this.peerAbort.abort(this.peerFailure);
     const w = this.ackWaiters;
     this.ackWaiters = [];
     for (const fn of w) fn();

@@ -109,8 +109,16 @@ export function relay(source: Endpoint, target: Endpoint, opts: RelayOptions = {
       // The far side stopped listening; its own frames say why.
       if (e.code !== 'EPIPE' && e.code !== 'ERR_STREAM_DESTROYED') fail(e);
     });
-    fwd.on('end', finish);
-    back.on('end', finish);
+    // A direction is over when its source ends, or closes without ending
+    // (an ssh channel whose remote command could not run).
+    let fwdDone = false;
+    let backDone = false;
+    const fwdOver = (): void => { if (!fwdDone) { fwdDone = true; finish(); } };
+    const backOver = (): void => { if (!backDone) { backDone = true; finish(); } };
+    fwd.on('end', fwdOver);
+    back.on('end', backOver);
+    source.readable.on('close', () => setImmediate(fwdOver));
+    target.readable.on('close', () => setImmediate(backOver));
   });
   return { done, state };
 }

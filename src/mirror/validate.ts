@@ -41,8 +41,10 @@ export function validateRecord(objId: number, recType: number, key: bigint, payl
       if (key !== 0n) fail('inode key must be 0');
       break;
     case RECTYPE.DIRENTRY:
-      if (typeof payload.name !== 'string' || payload.name === '' || payload.name.includes('/')
-        || Buffer.byteLength(payload.name) > 255) fail('dirent name');
+      if (typeof payload.name !== 'string' || payload.name === '' || payload.name === '.' || payload.name === '..'
+        || /[/\0]/.test(payload.name) || payload.name.includes('@@') || Buffer.byteLength(payload.name) > 255) {
+        fail(`dirent name ${JSON.stringify(String(payload.name)).slice(0, 80)}`);
+      }
       nat(payload, 'objId', 'dirent');
       nat(payload, 'objType', 'dirent', 7);
       break;

@@ -98,6 +98,7 @@ export class MirrorWriter {
     let prevEnd: Tid | undefined;
     let lastEvent: Tid = 0n;
     let lastSync: Tid = 0n;
+    let tidCount = 0;
     const maxBuffer = this.o.maxBufferBytes ?? 64 * 1024 * 1024;
 
     for (;;) {
@@ -129,6 +130,7 @@ export class MirrorWriter {
           if (t < lastEvent) throw protocol(`records out of TID order (${formatTid(t)} after ${formatTid(lastEvent)})`);
           if (t <= lastSync) throw protocol(`record at ${formatTid(t)} after that TID was synced`);
           lastEvent = t;
+          tidCount++;
           if (t <= syncEndTid) break; // already whole on this slave
           if (f.type === MREC.REC) {
             const v = validateRecord(f.msg.objId, f.msg.recType, f.msg.key, f.msg.payload, f.data);
@@ -158,6 +160,10 @@ export class MirrorWriter {
           if (t <= lastSync || t < lastEvent || t <= batch.beg || t > batch.end) {
             throw protocol(`SYNC at ${formatTid(t)} out of order`);
           }
+          if (f.msg.count !== tidCount) {
+            throw protocol(`SYNC at ${formatTid(t)} counts ${f.msg.count} records but ${tidCount} arrived (lost, duplicated or reordered frames)`);
+          }
+          tidCount = 0;
           lastSync = t;
           if (t > syncEndTid) {
             store.applyMirror(pfs, this.pending, t);

@@ -365,6 +365,10 @@ export class Store {
             if (!leaf) {
               throw new H2Error('H2_PROTOCOL', `stream deletes a record the slave does not have (obj ${op.objId}, created ${op.createTid})`);
             }
+            const had = leafDeleteTid(leaf);
+            if (had !== 0n && had !== op.deleteTid) {
+              throw new H2Error('H2_PROTOCOL', `stream would move a delete_tid the slave already has (obj ${op.objId}): history is immutable`);
+            }
             records.putSync(key, stampDelete(leaf, op.deleteTid));
             tidindex.putSync(encodeTidIndexKey(op.deleteTid, TIDEVENT.DELETE, key), mark);
           }

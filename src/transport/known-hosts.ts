@@ -15,18 +15,29 @@ export function knownHostsName(host: string, port: number): string {
   return port === 22 ? host : `[${host}]:${port}`;
 }
 
-function nameMatches(pattern: string, name: string): boolean {
+function patternMatches(pattern: string, name: string): boolean {
   if (pattern.startsWith('|1|')) {
     const [, , salt, hash] = pattern.split('|');
     if (!salt || !hash) return false;
     const mac = createHmac('sha1', Buffer.from(salt, 'base64')).update(name).digest('base64');
     return mac === hash;
   }
-  const negated = pattern.startsWith('!');
-  const p = negated ? pattern.slice(1) : pattern;
   // Only * and ? are wildcards; everything else (brackets of [host]:port too) is literal.
-  const re = new RegExp('^' + p.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.') + '$', 'i');
-  return !negated && re.test(name);
+  const re = new RegExp('^' + pattern.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.') + '$', 'i');
+  return re.test(name);
+}
+
+/** OpenSSH: a line matches when some pattern matches and no negated (!) pattern does. */
+function lineMatches(names: string, name: string): boolean {
+  let hit = false;
+  for (const p of names.split(',')) {
+    if (p.startsWith('!')) {
+      if (patternMatches(p.slice(1), name)) return false;
+    } else if (patternMatches(p, name)) {
+      hit = true;
+    }
+  }
+  return hit;
 }
 
 /** The key type named inside an SSH public key blob. */
@@ -45,6 +56,7 @@ export function checkHostKey(file: string, host: string, port: number, key: Buff
   }
   const name = knownHostsName(host, port);
   const type = keyTypeOf(key);
+  let known = false;
   let sawHost = false;
   for (const raw of text.split('\n')) {
     const line = raw.trim();
@@ -57,16 +69,17 @@ export function checkHostKey(file: string, host: string, port: number, key: Buff
     }
     const [names, ktype, b64] = fields;
     if (!names || !ktype || !b64) continue;
-    if (!names.split(',').some((p) => nameMatches(p, name))) continue;
-    if (marker === '@cert-authority') continue;
+    if (!lineMatches(names, name) || marker === '@cert-authority') continue;
     const same = Buffer.from(b64, 'base64').equals(key);
+    // A revoked key is refused wherever its line stands.
     if (marker === '@revoked') {
       if (same) return 'revoked';
       continue;
     }
-    if (same) return 'known';
-    if (ktype === type) sawHost = true;
+    if (same) known = true;
+    else if (ktype === type) sawHost = true;
   }
+  if (known) return 'known';
   return sawHost ? 'changed' : 'unknown';
 }
 

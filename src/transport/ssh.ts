@@ -104,7 +104,8 @@ export interface SshEndpoint {
 export function sshExec(spec: RemoteSpec, args: string[], opts: SshOptions): Promise<SshEndpoint> {
   const r = resolveConfig(spec, opts);
   const knownHosts = opts.knownHosts ?? path.join(os.homedir(), '.ssh', 'known_hosts');
-  const hv = hostVerifier(knownHosts, spec.host === r.host ? r.host : spec.host, r.port, opts.acceptNew ?? false);
+  // OpenSSH records and checks host keys under the HostName it connects to.
+  const hv = hostVerifier(knownHosts, r.host, r.port, opts.acceptNew ?? false);
   const keys: Array<{ file: string; key: Buffer }> = [];
   for (const f of r.identities) {
     try {

@@ -60,7 +60,7 @@ export function goldenFrames(): GoldenFrame[] {
     },
     {
       name: 'sync',
-      frame: { type: MREC.SYNC, msg: { v: 1, tid: TID_2_63 } },
+      frame: { type: MREC.SYNC, msg: { v: 1, tid: TID_2_63, count: 3 } },
     },
     {
       name: 'ack',

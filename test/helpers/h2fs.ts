@@ -40,6 +40,8 @@ export function h2fs(args: string[], opts: RunOptions = {}): Promise<RunResult> 
       clearTimeout(timer);
       resolve({ code: code ?? (signal ? 128 : 1), stdout, stderr });
     });
+    // A command that refuses its input early closes stdin under us: not an error here.
+    child.stdin.on('error', () => undefined);
     child.stdin.end(opts.input ?? '');
   });
 }
