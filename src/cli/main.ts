@@ -16,12 +16,13 @@ import { synctid } from './commands/synctid.js';
 import { history } from './commands/history.js';
 import { info } from './commands/info.js';
 import { mirrorCopy, mirrorDump, mirrorRead, mirrorReadStream, mirrorWrite } from './commands/mirror.js';
+import { mirrorStream } from './commands/mirror-stream.js';
 import { pfsDestroy, pfsDowngrade, pfsMaster, pfsSlave, pfsStatus, pfsUpdate, pfsUpgrade } from './commands/pfs.js';
 
 export const COMMANDS: readonly Command[] = [
   newfs, mount, umount, synctid, history, info,
   pfsMaster, pfsSlave, pfsStatus, pfsUpdate, pfsUpgrade, pfsDowngrade, pfsDestroy,
-  mirrorRead, mirrorReadStream, mirrorWrite, mirrorDump, mirrorCopy,
+  mirrorRead, mirrorReadStream, mirrorWrite, mirrorDump, mirrorCopy, mirrorStream,
 ];
 
 export const VERSION = '0.1.0';

@@ -84,7 +84,13 @@ export class ControlServer {
           sock.pause();
           if (buf.length) sock.unshift(buf);
           reply({ ok: true, result: null });
-          stream(req.args ?? {}, sock).catch(() => undefined).finally(() => sock.end());
+          stream(req.args ?? {}, sock).catch(() => undefined).finally(() => {
+            // Our last word is said. Drop whatever the peer still sends (it may
+            // be blocked writing to us), and close for good after a grace period.
+            sock.end();
+            sock.resume();
+            setTimeout(() => sock.destroy(), 2000).unref();
+          });
           return;
         }
         void this.answer(req).then(reply);

@@ -242,6 +242,7 @@ export class MountDaemon {
     control.onStream('mirror-write', async (a, sock) => {
       const path = str(a.path);
       const channel = FrameChannel.over(sock);
+      let held: number | undefined;
       const writer = new MirrorWriter({
         store, channel, twoWay: true,
         resolveTarget: async (hello) => {
@@ -260,10 +261,14 @@ export class MountDaemon {
           }
         },
         onTarget: (pfs) => {
-          if (pfs === null) return;
+          if (pfs === null) {
+            if (held !== undefined) pfsAdmin.busy.delete(held);
+            held = undefined;
+            return;
+          }
           if (pfsAdmin.busy.has(pfs)) throw new H2Error('H2_BUSY', `PFS #${pfs} already has a mirror-write running`);
           pfsAdmin.busy.add(pfs);
-          sock.once('close', () => pfsAdmin.busy.delete(pfs));
+          held = pfs;
         },
       });
       let outcome = 'completed';

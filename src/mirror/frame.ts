@@ -64,6 +64,8 @@ export interface BatchMsg {
   v: 1;
   begTid: Tid;
   endTid: Tid;
+  /** Bulk batches: the stream bytes expected, from a metadata-only scan (for total and ETA). */
+  bytes?: number;
 }
 
 /** A record created at createTid (its delete arrives later as a DEL). */
@@ -217,7 +219,8 @@ export function decodeFrameBody(type: number, payload: Buffer): Frame {
       return { type, msg: { v: 1, version: int(o, 'version'), sharedUuid: str(o, 'sharedUuid'), uniqueUuid: str(o, 'uniqueUuid'),
         syncEndTid: tid(o, 'syncEndTid'), created: o.created === true } };
     case MREC.BATCH:
-      return { type, msg: { v: 1, begTid: tid(o, 'begTid'), endTid: tid(o, 'endTid') } };
+      return { type, msg: { v: 1, begTid: tid(o, 'begTid'), endTid: tid(o, 'endTid'),
+        ...(o.bytes !== undefined ? { bytes: int(o, 'bytes') } : {}) } };
     case MREC.DEL: {
       const key = o.key;
       if (typeof key !== 'bigint' && typeof key !== 'number') throw bad('DEL key is not an integer');

@@ -117,7 +117,10 @@ export class MirrorReader {
   private async sendBatch(beg: Tid, end: Tid): Promise<Tid> {
     const { store, pfs, channel } = this.o;
     log.debug(`Mirror-read: Mirror ${formatTid(beg)} to ${formatTid(end)}`);
-    await this.send({ type: MREC.BATCH, msg: { v: 1, begTid: beg, endTid: end } });
+    // A slave's first batch is the bulk copy: say how big it will be (no prescan of data).
+    const bulk = beg <= 1n;
+    const estimate = bulk ? store.estimateStreamBytes(pfs, beg, end) : undefined;
+    await this.send({ type: MREC.BATCH, msg: { v: 1, begTid: beg, endTid: end, ...(estimate !== undefined ? { bytes: estimate } : {}) } });
     let cursor: Buffer | null = null;
     let curTid: Tid | undefined;
     let lastSync = beg;

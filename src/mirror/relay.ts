@@ -27,6 +27,8 @@ export interface RelayState {
   ackedTid?: Tid;
   targetTid?: Tid;
   records: number;
+  /** The source's estimate of the current batch's size, for bulk copies. */
+  estBytes?: number;
   error?: { from: 'source' | 'target'; code: string; message: string };
 }
 
@@ -62,17 +64,30 @@ export function relay(source: Endpoint, target: Endpoint, opts: RelayOptions = {
   const state: RelayState = { forwardBytes: 0, backBytes: 0, records: 0 };
   const seen = (from: 'source' | 'target') => (f: Frame): void => {
     switch (f.type) {
-      case MREC.BATCH: state.batchBeg = f.msg.begTid; state.batchEnd = f.msg.endTid; break;
+      case MREC.BATCH:
+        state.batchBeg = f.msg.begTid;
+        state.batchEnd = f.msg.endTid;
+        if (f.msg.bytes !== undefined) state.estBytes = fwd.bytes + f.msg.bytes;
+        else delete state.estBytes;
+        break;
       case MREC.REC: case MREC.DEL: state.records++; break;
       case MREC.SYNC: state.syncedTid = f.msg.tid; break;
       case MREC.TERM: state.termTid = f.msg.endTid; break;
       case MREC.TARGET: state.targetTid = f.msg.syncEndTid; state.ackedTid = f.msg.syncEndTid; break;
       case MREC.ACK: state.ackedTid = f.msg.tid; break;
-      case MREC.ERROR: state.error ??= { from, code: f.msg.code, message: f.msg.message }; break;
+      case MREC.ERROR:
+        if (!state.error) {
+          state.error = { from, code: f.msg.code, message: f.msg.message };
+          // The side that failed has said why; give the frame a moment to
+          // reach the other side, then end both directions.
+          setTimeout(() => endAll(), 200).unref();
+        }
+        break;
       default: break;
     }
     opts.onFrame?.(from, f, state);
   };
+  let endAll: () => void = () => undefined;
   const fwd = new FrameTap(seen('source'));
   const back = new FrameTap(seen('target'));
   const done = new Promise<RelayState>((resolve, reject) => {
@@ -119,6 +134,13 @@ export function relay(source: Endpoint, target: Endpoint, opts: RelayOptions = {
     back.on('end', backOver);
     source.readable.on('close', () => setImmediate(fwdOver));
     target.readable.on('close', () => setImmediate(backOver));
+    endAll = (): void => {
+      fwdOver();
+      backOver();
+      for (const s of [source.readable, target.readable]) s.unpipe();
+      source.writable.end();
+      target.writable.end();
+    };
   });
   return { done, state };
 }

@@ -343,6 +343,28 @@ export class Store {
   }
 
   /**
+   * The stream bytes (beg, end] of `pfs` will take, from metadata alone: the
+   * TID index and record leaves, never the data blocks themselves.
+   */
+  estimateStreamBytes(pfs: number, begTid: Tid, endTid: Tid): number {
+    let bytes = 0;
+    const start = u64(begTid + 1n);
+    const end = Buffer.concat([u64(endTid), Buffer.alloc(1 + REC_KEY_LEN, 0xff)]);
+    for (const { key } of this.env.tidindex.getRange({ start, end })) {
+      const recKey = key.subarray(9, 9 + REC_KEY_LEN);
+      if (recKey.readUInt16BE(0) !== pfs || recKey.readBigUInt64BE(2) === 0n) continue;
+      if (key.readUInt8(8) === TIDEVENT.DELETE) {
+        bytes += 90;
+        continue;
+      }
+      const leaf = this.env.records.getBinaryFast(recKey);
+      bytes += 60 + (leaf ? leaf.length : 0);
+      if (recKey.readUInt8(10) === RECTYPE.DATA && leaf) bytes += decodeLeaf<{ len: number }>(leaf).payload.len;
+    }
+    return bytes;
+  }
+
+  /**
    * Applies mirrored changes to PFS `pfs` in one LMDB transaction and, when
    * `syncTid` is given, moves the PFS's sync-end-tid to it in the same
    * transaction: the slave's sync-end-tid never passes a TID whose records
