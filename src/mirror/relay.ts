@@ -38,7 +38,7 @@ class FrameTap extends Transform {
   private blind = false;
   bytes = 0;
 
-  constructor(onFrame: (f: Frame) => void) {
+  constructor(onFrame: (f: Frame) => void, private readonly onBytes: (n: number) => void = () => undefined) {
     super();
     this.decoder.on('data', onFrame);
     // A malformed stream is the receiving side's to report; stop watching.
@@ -47,6 +47,7 @@ class FrameTap extends Transform {
 
   override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
     this.bytes += chunk.length;
+    this.onBytes(this.bytes);
     if (!this.blind) this.decoder.write(chunk);
     cb(null, chunk);
   }
@@ -88,15 +89,20 @@ export function relay(source: Endpoint, target: Endpoint, opts: RelayOptions = {
     opts.onFrame?.(from, f, state);
   };
   let endAll: () => void = () => undefined;
-  const fwd = new FrameTap(seen('source'));
-  const back = new FrameTap(seen('target'));
+  const fwd = new FrameTap(seen('source'), (n) => { state.forwardBytes = n; });
+  const back = new FrameTap(seen('target'), (n) => { state.backBytes = n; });
   const done = new Promise<RelayState>((resolve, reject) => {
     let ended = 0;
+    let settled = false;
     let failed = false;
     const finish = (): void => {
       state.forwardBytes = fwd.bytes;
       state.backBytes = back.bytes;
-      if (++ended < 2) return;
+      ended++;
+      // One-way: the target never answers; the source ending is the end.
+      const over = (opts.requireAck ?? true) ? ended >= 2 : fwdDone;
+      if (!over || settled) return;
+      settled = true;
       if (state.error) {
         const code = /^(H2_[A-Z_]+|E[A-Z]+)$/.test(state.error.code) ? state.error.code : 'H2_PROTOCOL';
         reject(new H2Error(code as H2Error['code'], state.error.message));

@@ -17,12 +17,6 @@ import type { Command, CommandContext } from '../context.js';
 import { mayCreateSlave, openSource, openTarget, type EndpointOptions } from '../endpoints.js';
 import { pathInMount } from '../target.js';
 
-function ended(): PassThrough {
-  const p = new PassThrough();
-  p.end();
-  return p;
-}
-
 function sink(): Writable {
   return new Writable({ write: (_c, _e, cb) => cb() });
 }
@@ -40,8 +34,12 @@ async function withPeerError<T>(ctx: CommandContext, fn: () => Promise<T>): Prom
   }
 }
 
+/**
+ * stdin/stdout as the target side of mirror-read. One-way, nothing comes
+ * back, and the daemon's side is never half-closed (that asks it to stop).
+ */
 function stdioEndpoint(ctx: CommandContext, talkBack: boolean): Endpoint {
-  return { readable: talkBack ? process.stdin : ended(), writable: ctx.stdout };
+  return { readable: talkBack ? process.stdin : new PassThrough(), writable: ctx.stdout };
 }
 
 function readCommand(name: 'mirror-read' | 'mirror-read-stream'): Command {
