@@ -80,8 +80,10 @@ export async function openTarget(spec: string, o: EndpointOptions): Promise<Open
     const ep = await sshExec(remote, args, { ...o.ssh, remoteCommand: remoteCommand(o) });
     return { ...ep, label: spec };
   }
-  const create = mayCreateSlave(spec, o.yes);
+  // An unmounted slave store (its host rebooting) is weather, not a missing
+  // slave: find the mount first, so that failure stays transient.
   const { store, inner } = pathInMount('mirror-write', spec);
+  const create = mayCreateSlave(spec, o.yes);
   const sock = await controlStream(store, 'mirror-write', { path: inner, create });
   return { readable: sock, writable: sock, close: () => sock.destroy(), label: spec };
 }

@@ -28,7 +28,15 @@ function checkAsOfSyntax(p: string): void {
 
 export function resolveTarget(cmd: string, p: string): Target {
   checkAsOfSyntax(p);
-  const loc = locateMount(p);
+  // Through the kernel, so PFS links and other symlinks on the way are
+  // followed the way the user's shell would follow them.
+  let real = p;
+  try {
+    real = fs.realpathSync(p);
+  } catch {
+    real = p;
+  }
+  const loc = locateMount(real);
   if (loc) return { kind: 'mount', store: loc.mount.store, mountpoint: loc.mount.mountpoint, inner: loc.inner };
   const abs = path.resolve(p);
   if (Store.isStore(abs)) {

@@ -25,7 +25,7 @@ export function isFatal(e: unknown): boolean {
   if (!(e instanceof H2Error)) return false;
   if (FATAL.has(e.code)) return true;
   // A missing slave without -y, or a missing source PFS: configuration, not weather.
-  return e.code === 'ENOENT' && /does not exist|no such|not inside/i.test(e.message);
+  return e.code === 'ENOENT' && /does not exist|no such|cannot be read/i.test(e.message);
 }
 
 /** 1 s doubling to 60 s, with +-25 % jitter. */
@@ -35,7 +35,7 @@ export function backoffMs(attempt: number, rand: () => number = Math.random): nu
 }
 
 function human(bytes: number): string {
-  if (bytes < 1024) return `${bytes} B`;
+  if (bytes < 1024) return `${Math.round(bytes)} B`;
   if (bytes < 1048576) return `${(bytes / 1024).toFixed(1)} KiB`;
   if (bytes < 1073741824) return `${(bytes / 1048576).toFixed(1)} MiB`;
   return `${(bytes / 1073741824).toFixed(2)} GiB`;
@@ -185,10 +185,7 @@ export const mirrorStream: Command = {
         current.dst?.close();
         if (state) status.total += state.forwardBytes;
         if (stopping) break;
-        if (isFatal(e)) {
-          status.note(`h2fs: mirror-stream: ${(e as Error).message}`);
-          throw e;
-        }
+        if (isFatal(e)) throw e;
         const why = (e as Error).message;
         if (outage === undefined) {
           status.note(`Lost link: ${why}`);

@@ -86,8 +86,8 @@ export const mirrorWrite: Command = {
     requirePositionals('mirror-write', positionals, 1, 1, this.usage);
     const p = positionals[0]!;
     const state = await withPeerError(ctx, async () => {
-      const create = mayCreateSlave(p, ctx.global.yes);
       const { store, inner } = pathInMount('mirror-write', p);
+      const create = mayCreateSlave(p, ctx.global.yes);
       const sock = await controlStream(store, 'mirror-write', { path: inner, create });
       const source: Endpoint = { readable: process.stdin, writable: ctx.global.twoWay ? ctx.stdout : sink() };
       return relay(source, { readable: sock, writable: sock }).done;
