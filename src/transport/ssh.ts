@@ -6,6 +6,7 @@
  * Host/HostName/User/Port are honoured; keepalives find a dead peer.
  */
 import fs from 'node:fs';
+import type { Duplex } from 'node:stream';
 import os from 'node:os';
 import path from 'node:path';
 import { Client, type AgentAuthMethod, type ClientChannel, type PublicKeyAuthMethod } from 'ssh2';
@@ -91,6 +92,16 @@ function resolveConfig(spec: RemoteSpec, opts: SshOptions): Resolved {
   return { host: hostName, port, user, identities };
 }
 
+/**
+ * Ends a channel with a reason its readers will see. ssh2's Channel.destroy()
+ * takes no error (and a dead connection never closes its channels), so the
+ * error is emitted first.
+ */
+function kill(ch: ClientChannel, e: Error): void {
+  if ((ch as unknown as Duplex).listenerCount('error') > 0) ch.emit('error', e);
+  ch.destroy();
+}
+
 export interface SshEndpoint {
   readable: ClientChannel;
   writable: ClientChannel;
@@ -134,7 +145,15 @@ export function sshExec(spec: RemoteSpec, args: string[], opts: SshOptions): Pro
       conn.end();
       reject(e);
     };
+    let live: ClientChannel | undefined;
     conn.on('error', (e: Error & { level?: string }) => {
+      // Once the command runs, a dead connection (keepalive timeout, reset)
+      // must end the channel too, or whoever reads it waits forever.
+      if (settled && live) {
+        kill(live, new H2Error('H2_TRANSPORT', `ssh ${r.host}:${r.port}: ${e.message}`));
+        resolveExit(null);
+        return;
+      }
       const refused = hv.refusal();
       if (refused) return fail(refused);
       if (e.level === 'client-authentication') {
@@ -144,7 +163,10 @@ export function sshExec(spec: RemoteSpec, args: string[], opts: SshOptions): Pro
       fail(new H2Error('H2_TRANSPORT', `ssh ${r.host}:${r.port}: ${e.message}`));
       resolveExit(null);
     });
-    conn.on('close', () => resolveExit(exitCode));
+    conn.on('close', () => {
+      if (live && !live.destroyed) kill(live, new H2Error('H2_TRANSPORT', `ssh connection to ${r.host}:${r.port} closed`));
+      resolveExit(exitCode);
+    });
     conn.on('ready', () => {
       conn.exec(command, (err, channel) => {
         if (err) return fail(new H2Error('H2_TRANSPORT', `ssh exec on ${r.host}: ${err.message}`));
@@ -159,6 +181,7 @@ export function sshExec(spec: RemoteSpec, args: string[], opts: SshOptions): Pro
           resolveExit(exitCode);
         });
         settled = true;
+        live = channel;
         resolve({
           readable: channel,
           writable: channel,
@@ -180,7 +203,7 @@ export function sshExec(spec: RemoteSpec, args: string[], opts: SshOptions): Pro
       authHandler,
       hostVerifier: hv.verify,
       readyTimeout: opts.connectTimeoutMs ?? 20_000,
-      keepaliveInterval: opts.keepaliveMs ?? 10_000,
+      keepaliveInterval: opts.keepaliveMs ?? 3_000,
       keepaliveCountMax: 3,
     });
   });

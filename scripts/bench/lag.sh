@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Lag of mirror-stream: from `h2fs synctid` returning T on the master to the
+# slave's link showing a TID >= T, over SSH to a temporary sshd on 127.0.0.1.
+# Usage: scripts/bench/lag.sh [SAMPLES] [rest|load]   (default 100 rest)
+# Prints one line: "lag (<mode>): n=<N> median=<ms> p99=<ms> max=<ms>".
+set -euo pipefail
+samples=${1:-100}
+mode=${2:-rest}
+source "$(dirname "$0")/lib.sh"
+bash "$root/scripts/setup.sh" >/dev/null
+bench_store master
+bench_store slave
+m=$bench_work/master/mnt s=$bench_work/slave/mnt
+h2fs pfs-master "$m/obj" >/dev/null
+bench_sshd
+h2fs -y mirror-stream "$m/obj" "127.0.0.1:$bench_port:$s/pfs1" 2>"$bench_work/stream.log" &
+bench_pids+=($!)
+if [ "$mode" = load ]; then
+  # A steady write load on the master: files of 0-64 KiB, appends and deletes.
+  ( i=0; while true; do i=$((i+1)); head -c $((RANDOM * 2)) /dev/urandom > "$m/obj/load-$((i % 200))"
+      echo "$i" >> "$m/obj/load.log"; sleep 0.01; done ) &
+  bench_pids+=($!)
+fi
+first=$(h2fs synctid "$m")
+until [ -L "$s/pfs1" ] && [ "$(link_tid "$s/pfs1")" -ge "$((first))" ]; do sleep 0.05; done
+for i in $(seq 1 "$samples"); do
+  echo "sample $i" > "$m/obj/lag-$i"
+  t=$(h2fs synctid "$m")
+  start=$(date +%s%N)
+  until [ "$(link_tid "$s/pfs1")" -ge "$((t))" ]; do sleep 0.002; done
+  end=$(date +%s%N)
+  echo $(( (end - start) / 1000000 ))
+  sleep 0.05
+done > "$bench_work/lag.txt"
+read -r n med p99 max < <(stats < "$bench_work/lag.txt")
+echo "lag ($mode): n=$n median=${med}ms p99=${p99}ms max=${max}ms"

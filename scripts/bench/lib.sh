@@ -1,0 +1,48 @@
+# Shared set-up for the benchmark scripts: two mounted stores (master and
+# slave) and a temporary sshd on 127.0.0.1, all removed by bench_cleanup.
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+h2fs() { node "$root/dist/src/bin/h2fs.js" "$@"; }
+bench_work=$(mktemp -d /tmp/h2fs-bench.XXXXXX)
+bench_pids=()
+bench_cleanup() {
+  set +e
+  cd /
+  for p in "${bench_pids[@]}"; do kill -INT "$p" 2>/dev/null; done
+  sleep 1
+  for p in "${bench_pids[@]}"; do kill -9 "$p" 2>/dev/null; done
+  for m in "$bench_work"/*/mnt; do
+    grep -q " $m fuse.h2fs " /proc/mounts && { h2fs umount "$m" || umount -l "$m"; }
+  done
+  rm -rf "$bench_work"
+}
+trap bench_cleanup EXIT
+
+# bench_store NAME [mount options]: newfs + mount at $bench_work/NAME/mnt
+bench_store() {
+  mkdir -p "$bench_work/$1/mnt"
+  h2fs newfs "$bench_work/$1/store" >/dev/null
+  h2fs mount "$bench_work/$1/store" "$bench_work/$1/mnt" ${2:+-o "$2"}
+}
+
+# bench_sshd: starts sshd on 127.0.0.1:$bench_port; exports HOME, H2FS_REMOTE for h2fs.
+bench_sshd() {
+  local d=$bench_work/sshd
+  mkdir -p /run/sshd "$d/home/.ssh"
+  ssh-keygen -q -t ed25519 -N '' -f "$d/hostkey"
+  ssh-keygen -q -t ed25519 -N '' -f "$d/home/.ssh/id_ed25519"
+  bench_port=$(node -e 'const s=require("net").createServer().listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})')
+  printf '%s\n' "Port $bench_port" "ListenAddress 127.0.0.1" "HostKey $d/hostkey" "PidFile $d/sshd.pid" \
+    "AuthorizedKeysFile $d/home/.ssh/id_ed25519.pub" "PermitRootLogin yes" "PasswordAuthentication no" \
+    "KbdInteractiveAuthentication no" "UsePAM no" "StrictModes no" "LogLevel ERROR" > "$d/sshd_config"
+  echo "[127.0.0.1]:$bench_port $(cut -d' ' -f1,2 "$d/hostkey.pub")" > "$d/home/.ssh/known_hosts"
+  /usr/sbin/sshd -D -e -f "$d/sshd_config" 2>"$d/sshd.log" &
+  bench_pids+=($!)
+  for _ in $(seq 1 100); do (echo > "/dev/tcp/127.0.0.1/$bench_port") 2>/dev/null && break; sleep 0.05; done
+  export HOME=$d/home H2FS_REMOTE="$(command -v node) $root/dist/src/bin/h2fs.js" SSH_AUTH_SOCK=
+}
+
+# link_tid LINK: the TID a slave link points at, as a number.
+link_tid() { printf '%d' "$(readlink "$1" | sed 's/^@@\(0x[0-9a-f]*\):.*/\1/')"; }
+
+# stats: reads numbers (ms), prints "n median p99 max"
+stats() { sort -n | awk '{a[NR]=$1} END {n=NR; m=a[int((n+1)/2)]; p=a[int(n*0.99+0.999)]; printf "%d %s %s %s\n", n, m, p, a[n]}'; }
