@@ -158,3 +158,14 @@ export function rssOf(pid: number): { anonKiB: number; fileKiB: number } {
   const get = (k: string): number => Number(new RegExp(`^${k}:\\s+(\\d+)`, 'm').exec(s)?.[1] ?? 0);
   return { anonKiB: get('RssAnon'), fileKiB: get('RssFile') };
 }
+
+export function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}
+
+/** The TID a slave's PFS link points at (`@@0x<tid>:0000N`), as text. */
+export function linkTid(link: string): string {
+  const m = /^@@(0x[0-9a-f]{16}):\d{5}$/.exec(fs.readlinkSync(link));
+  if (!m) throw new Error(`${link} is not a slave link: ${fs.readlinkSync(link)}`);
+  return m[1]!;
+}

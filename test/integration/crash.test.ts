@@ -10,15 +10,11 @@ import path from 'node:path';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import {
-  cleanupMounts, h2fsOk, isMounted, killDaemon, mount, newStore, requireFuse, tarMd5, type Mounted,
+  cleanupMounts, h2fsOk, isMounted, killDaemon, mount, type Mounted, newStore, requireFuse, sleep, tarMd5,
 } from '../helpers/h2fs.js';
 import { removeTmpDirs } from '../helpers/tmp.js';
 
 const LOAD = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../../test/helpers/write-load.mjs');
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((r) => setTimeout(r, ms));
-}
 
 /** Checks that a load file holds "<n>:<k>\n" lines for k = 0, 1, 2... only. */
 function checkPattern(file: string): void {

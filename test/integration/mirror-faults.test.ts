@@ -8,7 +8,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { spawn } from 'node:child_process';
 import {
-  cleanupMounts, H2FS_BIN, h2fs, h2fsOk, mount, newStore, requireFuse, sh, tarMd5, type Mounted,
+  cleanupMounts, h2fs, H2FS_BIN, h2fsOk, linkTid, mount, type Mounted, newStore, requireFuse, sh, sleep, tarMd5,
 } from '../helpers/h2fs.js';
 import { sshdUnavailable, startSshd, type Sshd } from '../helpers/sshd.js';
 import { randomFile } from '../helpers/trees.js';
@@ -16,16 +16,6 @@ import { removeTmpDirs } from '../helpers/tmp.js';
 import { encodeFrame, FrameDecoder, MREC, type Frame } from '../../src/mirror/index.js';
 
 const MiB = 1024 * 1024;
-
-function linkTid(link: string): string {
-  const m = /^@@(0x[0-9a-f]{16}):\d{5}$/.exec(fs.readlinkSync(link));
-  if (!m) throw new Error(`${link} is not a slave link: ${fs.readlinkSync(link)}`);
-  return m[1]!;
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((r) => setTimeout(r, ms));
-}
 
 /** Bytes each mirror-write session took in, from the slave daemon's log. */
 function sessionBytes(store: string): number[] {

@@ -7,20 +7,13 @@ import { expect } from 'chai';
 import fs from 'node:fs';
 import path from 'node:path';
 import {
-  cleanupMounts, H2FS_BIN, h2fs, h2fsOk, mount, newStore, requireFuse, sh, tarMd5, type Mounted,
+  cleanupMounts, h2fs, H2FS_BIN, h2fsOk, linkTid, mount, type Mounted, newStore, requireFuse, sh, tarMd5,
 } from '../helpers/h2fs.js';
 import { sshdUnavailable, startSshd, type Sshd } from '../helpers/sshd.js';
 import { buildRichTree, randomFile } from '../helpers/trees.js';
 import { removeTmpDirs } from '../helpers/tmp.js';
 
 const GiB = 1024 * 1024 * 1024;
-
-/** The slave link's TID, from `@@0x<tid>:0000N`. */
-function linkTid(link: string): string {
-  const m = /^@@(0x[0-9a-f]{16}):\d{5}$/.exec(fs.readlinkSync(link));
-  if (!m) throw new Error(`${link} is not a slave link: ${fs.readlinkSync(link)}`);
-  return m[1]!;
-}
 
 function slaveMd5(link: string): string {
   return sh(`cd -P "${link}" && tar cf - . | md5sum`).split(' ')[0]!;

@@ -8,23 +8,13 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { spawn, type ChildProcess } from 'node:child_process';
 import {
-  cleanupMounts, H2FS_BIN, h2fs, h2fsOk, mount, newStore, requireFuse, sh, type Mounted,
+  cleanupMounts, h2fs, H2FS_BIN, h2fsOk, linkTid, mount, type Mounted, newStore, requireFuse, sh, sleep,
 } from '../helpers/h2fs.js';
 import { sshdUnavailable, startSshd, type Sshd } from '../helpers/sshd.js';
 import { randomFile } from '../helpers/trees.js';
 import { removeTmpDirs } from '../helpers/tmp.js';
 
 const MiB = 1024 * 1024;
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((r) => setTimeout(r, ms));
-}
-
-function linkTid(link: string): string {
-  const m = /^@@(0x[0-9a-f]{16}):\d{5}$/.exec(fs.readlinkSync(link));
-  if (!m) throw new Error(`${link} is not a slave link: ${fs.readlinkSync(link)}`);
-  return m[1]!;
-}
 
 /** Slave at its link and master at the same TID: the user's two sums. */
 function sums(slaveLink: string, masterPfs: string): { tid: string; slave: string; master: string } {
