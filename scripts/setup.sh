@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what h2fs needs on a fresh Debian/Ubuntu machine: system packages
-# (libfuse2, fuse3, openssh-server, rsync) through apt when running as root,
+# (libfuse2, fuse3, openssh-server, rsync; iproute2, gcc, python3 for the
+# tests) through apt when running as root,
 # npm packages, then builds. Without root it says what to install.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -12,6 +13,10 @@ command -v fusermount3 >/dev/null 2>&1 || need+=(fuse3)
 [ -x /usr/sbin/sshd ] || need+=(openssh-server)
 command -v rsync >/dev/null 2>&1 || need+=(rsync)
 command -v ssh-keygen >/dev/null 2>&1 || need+=(openssh-client)
+# The tests also use ip/ss (network namespaces, socket counters), gcc and python3 (xattrs).
+command -v ip >/dev/null 2>&1 || need+=(iproute2)
+command -v gcc >/dev/null 2>&1 || need+=(gcc)
+command -v python3 >/dev/null 2>&1 || need+=(python3)
 
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
