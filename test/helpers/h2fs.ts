@@ -169,3 +169,12 @@ export function linkTid(link: string): string {
   if (!m) throw new Error(`${link} is not a slave link: ${fs.readlinkSync(link)}`);
   return m[1]!;
 }
+
+/**
+ * The directory a slave link points at right now, resolved once: the mount's
+ * `@@0x<tid>:0000N`. (`cd -P link` twice could land on two different TIDs
+ * while the slave advances.)
+ */
+export function linkTarget(link: string): string {
+  return path.join(path.dirname(link), fs.readlinkSync(link));
+}

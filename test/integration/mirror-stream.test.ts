@@ -8,7 +8,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { spawn, type ChildProcess } from 'node:child_process';
 import {
-  cleanupMounts, h2fs, H2FS_BIN, h2fsOk, linkTid, mount, type Mounted, newStore, requireFuse, sh, sleep,
+  cleanupMounts, h2fs, H2FS_BIN, h2fsOk, linkTarget, linkTid, mount, type Mounted, newStore, requireFuse, sh, sleep,
 } from '../helpers/h2fs.js';
 import { sshdUnavailable, startSshd, type Sshd } from '../helpers/sshd.js';
 import { randomFile } from '../helpers/trees.js';
@@ -18,8 +18,10 @@ const MiB = 1024 * 1024;
 
 /** Slave at its link and master at the same TID: the user's two sums. */
 function sums(slaveLink: string, masterPfs: string): { tid: string; slave: string; master: string } {
-  const tid = linkTid(slaveLink);
-  const out = sh(`(cd -P "${slaveLink}" && tar cf - . | md5sum) & (tar cf - -C "${masterPfs}/@@${tid}" . | md5sum); wait`);
+  // One reading of the link for both sides (the slave may move under us).
+  const dir = linkTarget(slaveLink);
+  const tid = /@@(0x[0-9a-f]{16}):\d{5}$/.exec(dir)![1]!;
+  const out = sh(`(cd -P "${dir}" && tar cf - . | md5sum) & (tar cf - -C "${masterPfs}/@@${tid}" . | md5sum); wait`);
   const [a, b] = out.trim().split('\n').map((l) => l.split(' ')[0]!);
   return { tid, slave: a!, master: b! };
 }
@@ -56,6 +58,16 @@ describe('mirror-stream', function () {
       await sleep(50);
     }
   }
+
+  // A failed test must not leave its stream or load running into the next one.
+  afterEach(async () => {
+    for (const c of children) {
+      if (c.exitCode === null && c.signalCode === null) {
+        c.kill('SIGKILL');
+        await new Promise((r) => c.once('exit', r));
+      }
+    }
+  });
 
   before(async function () {
     requireFuse(this, sshdUnavailable);
@@ -109,19 +121,23 @@ describe('mirror-stream', function () {
         sleep 0.05
       done`], { stdio: 'ignore' });
     children.push(load);
-    await waitFor(() => fs.existsSync(`${slave.mnt}/work`), 20_000, 'the slave link');
-    let checks = 0;
-    const tids = new Set<string>();
-    while (checks < 10) {
-      await sleep(1500);
-      const s = sums(`${slave.mnt}/work`, w);
-      if (s.tid === '0x0000000000000001') continue;
-      expect(s.slave, `slave at ${s.tid}`).to.equal(s.master);
-      tids.add(s.tid);
-      checks++;
+    try {
+      await waitFor(() => fs.existsSync(`${slave.mnt}/work`), 20_000, 'the slave link');
+      let checks = 0;
+      const tids = new Set<string>();
+      while (checks < 10) {
+        await sleep(1500);
+        const s = sums(`${slave.mnt}/work`, w);
+        if (s.tid === '0x0000000000000001') continue;
+        expect(s.slave, `slave at ${s.tid}`).to.equal(s.master);
+        tids.add(s.tid);
+        checks++;
+      }
+      expect(tids.size, 'the slave moved between checks').to.be.greaterThan(5);
+    } finally {
+      load.kill('SIGKILL');
+      await new Promise((r) => (load.exitCode !== null ? r(null) : load.once('exit', r)));
     }
-    load.kill('SIGKILL');
-    expect(tids.size, 'the slave moved between checks').to.be.greaterThan(5);
     // Caught up after the load stops, then SIGINT ends it cleanly.
     const last = (await h2fsOk(['synctid', master.mnt])).trim();
     await waitFor(() => BigInt(linkTid(`${slave.mnt}/work`)) >= BigInt(last), 20_000, 'the slave to catch up');
