@@ -1,23 +1,13 @@
 import { expect } from 'chai';
-import { H2Error } from '../../../src/errors.js';
 import {
   checkUuid, newPfsHeader, parsePfsLinkTarget, pfsHeaderKey, pfsLinkTarget, PFS_MAX, RECTYPE, Store,
   type LogicalKey, type PfsHeader, type XattrPayload,
 } from '../../../src/store/index.js';
 import { TID_MAX, type Tid } from '../../../src/tid.js';
 import { removeTmpDirs, tmpStore } from '../../helpers/tmp.js';
+import { codeOf } from '../../helpers/errors.js';
 
 const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
-
-function codeOf(fn: () => unknown): string {
-  try {
-    fn();
-  } catch (e) {
-    if (e instanceof H2Error) return e.code;
-    throw e;
-  }
-  return 'no error';
-}
 
 /** a > b (chai's typings take no bigint). */
 function expectAbove(a: bigint | number, b: bigint | number, what = ''): void {

@@ -8,6 +8,7 @@ import {
 import { formatTid, TID_MAX, type Tid } from '../../../src/tid.js';
 import { parsePfsOptions, PfsAdmin, ROOT_OBJ, Vfs } from '../../../src/vfs/index.js';
 import { removeTmpDirs, tmpStore } from '../../helpers/tmp.js';
+import { codeOf } from '../../helpers/errors.js';
 
 const S_IFMT = 0o170000;
 const S_IFDIR = 0o040000;
@@ -19,16 +20,6 @@ const O_WRONLY = 1;
 const O_RDWR = 2;
 const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 const TID_ONE = '0x0000000000000001';
-
-function codeOf(fn: () => unknown): string {
-  try {
-    fn();
-  } catch (e) {
-    if (e instanceof H2Error) return e.code;
-    throw e;
-  }
-  return 'no error';
-}
 
 function errorOf(fn: () => unknown): H2Error {
   try {

@@ -4,6 +4,7 @@ import { RECTYPE, Store, type DataPayload } from '../../../src/store/index.js';
 import { formatTid, type Tid } from '../../../src/tid.js';
 import { BLOCK_SIZE, ROOT_OBJ, Vfs } from '../../../src/vfs/index.js';
 import { removeTmpDirs, tmpStore } from '../../helpers/tmp.js';
+import { codeOf } from '../../helpers/errors.js';
 
 const S_IFMT = 0o170000;
 const S_IFDIR = 0o040000;
@@ -13,16 +14,6 @@ const S_IFIFO = 0o010000;
 const O_RDONLY = 0;
 const O_WRONLY = 1;
 const O_RDWR = 2;
-
-function codeOf(fn: () => unknown): string {
-  try {
-    fn();
-  } catch (e) {
-    if (e instanceof H2Error) return e.code;
-    throw e;
-  }
-  return 'no error';
-}
 
 function writeFile(vfs: Vfs, path: string, data: Buffer | string, offset = 0): void {
   const buf = typeof data === 'string' ? Buffer.from(data) : data;
