@@ -7,6 +7,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { execFile } from 'node:child_process';
+import type { Socket } from 'node:net';
 import { promisify } from 'node:util';
 import { H2Error } from '../errors.js';
 import * as log from '../log.js';
@@ -239,10 +240,17 @@ export class MountDaemon {
         await channel.sendError(e);
       }
     });
+    // One mirror-write per slave PFS. A new session replaces a running one:
+    // after a network outage the old session's peer is usually dead but its
+    // sshd has not noticed (no client keepalive), and the stream that
+    // reconnects must not wait hours for TCP to give up on it.
+    const writers = new Map<number, { sock: Socket; done: Promise<void> }>();
     control.onStream('mirror-write', async (a, sock) => {
       const path = str(a.path);
       const channel = FrameChannel.over(sock);
       let held: number | undefined;
+      let finished: () => void = () => undefined;
+      const done = new Promise<void>((resolve) => { finished = resolve; });
       const writer = new MirrorWriter({
         store, channel, twoWay: true,
         resolveTarget: async (hello) => {
@@ -260,13 +268,25 @@ export class MountDaemon {
             return { pfs: st.pfs, created: true };
           }
         },
-        onTarget: (pfs) => {
+        onTarget: async (pfs) => {
           if (pfs === null) {
-            if (held !== undefined) pfsAdmin.busy.delete(held);
+            if (held !== undefined && writers.get(held)?.sock === sock) {
+              writers.delete(held);
+              pfsAdmin.busy.delete(held);
+            }
             held = undefined;
             return;
           }
-          if (pfsAdmin.busy.has(pfs)) throw new H2Error('H2_BUSY', `PFS #${pfs} already has a mirror-write running`);
+          const old = writers.get(pfs);
+          if (old) {
+            log.info(`h2fs: mirror-write to PFS #${pfs}: a new session replaces the running one`);
+            old.sock.destroy(new H2Error('H2_TRANSPORT', 'replaced by a newer mirror-write session'));
+            await Promise.race([old.done, new Promise((r) => setTimeout(r, 10_000).unref())]);
+            if (writers.get(pfs) === old) throw new H2Error('H2_BUSY', `PFS #${pfs}: the running mirror-write did not stop`);
+          } else if (pfsAdmin.busy.has(pfs)) {
+            throw new H2Error('H2_BUSY', `PFS #${pfs} is busy`);
+          }
+          writers.set(pfs, { sock, done });
           pfsAdmin.busy.add(pfs);
           held = pfs;
         },
@@ -282,6 +302,7 @@ export class MountDaemon {
       const pfs = (() => { try { return pfsAdmin.pfsOf(path); } catch { return undefined; } })();
       log.info(`h2fs: mirror-write session ${path}: ${channel.bytesIn} bytes in` +
         (pfs !== undefined ? `, sync-end-tid ${formatTid(store.syncEndTid(pfs))}` : '') + ` (${outcome})`);
+      finished();
     });
     control.on('umount', async () => {
       await vfs.sync();

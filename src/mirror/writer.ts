@@ -31,8 +31,11 @@ export interface WriterOptions {
   /** A TID whose records exceed this is applied in parts (still invisible until its SYNC). */
   maxBufferBytes?: number;
   onProgress?: (p: WriterProgress) => void;
-  /** Called with the PFS once known, and with null when done (busy marking). */
-  onTarget?: (pfs: number | null) => void;
+  /**
+   * Called with the PFS once known (it may wait for another session on that
+   * PFS to stop, or refuse by throwing), and with null when done.
+   */
+  onTarget?: (pfs: number | null) => void | Promise<void>;
 }
 
 export interface WriterResult {
@@ -64,7 +67,7 @@ export class MirrorWriter {
       if (this.o.twoWay) await channel.sendError(e);
       throw e;
     } finally {
-      this.o.onTarget?.(null);
+      await this.o.onTarget?.(null);
     }
   }
 
@@ -79,7 +82,7 @@ export class MirrorWriter {
       throw new H2Error('H2_VERSION', `version mismatch: the stream is v${hello.version}, this h2fs reads v${STREAM_VERSION}`);
     }
     const { pfs, created } = await this.o.resolveTarget(hello);
-    this.o.onTarget?.(pfs);
+    await this.o.onTarget?.(pfs);
     const h: PfsHeader | undefined = store.getPfs(pfs);
     if (!h) throw new H2Error('ENOENT', `PFS #${pfs} does not exist`);
     if (h.mode !== 'slave') throw new H2Error('H2_NOT_SLAVE', 'target must be in slave mode');

@@ -46,20 +46,20 @@ describe('mirror-stream across network faults (network namespaces)', function ()
       { stdio: 'ignore' });
   }
 
+  async function sshdListening(): Promise<void> {
+    await waitFor(() => fs.existsSync(path.join(sshdDir, 'sshd.pid')), 10_000, 'sshd to start');
+  }
+
   function killSshd(): void {
-    // Everything running on the slave's side of the network: the listener,
-    // its sessions ("sshd: root@notty") and the remote h2fs they run.
-    let pids: string[] = [];
-    try {
-      pids = execFileSync('ip', ['netns', 'pids', ns], { encoding: 'utf8' }).split(/\s+/).filter(Boolean);
-    } catch { /* namespace gone */ }
-    for (const pid of pids) {
-      try { process.kill(Number(pid), 'SIGKILL'); } catch { /* already gone */ }
+    // The listener and every session it forked (each runs a remote h2fs,
+    // which dies with its session's pipes).
+    let pid = 0;
+    try { pid = Number(fs.readFileSync(path.join(sshdDir, 'sshd.pid'), 'utf8').trim()); } catch { /* not running */ }
+    if (pid > 0) {
+      try { execFileSync('pkill', ['-9', '-P', String(pid)]); } catch { /* no sessions */ }
+      try { process.kill(pid, 'SIGKILL'); } catch { /* already gone */ }
     }
-    // Its sessions and the remote h2fs do not always show in `ip netns pids`.
-    for (const pat of ['sshd: root@', 'h2fs.js -2 mirror-write']) {
-      try { execFileSync('pkill', ['-9', '-f', pat]); } catch { /* none */ }
-    }
+    fs.rmSync(path.join(sshdDir, 'sshd.pid'), { force: true });
   }
 
   async function waitFor(cond: () => boolean, ms2: number, what: string): Promise<number> {
@@ -101,6 +101,7 @@ describe('mirror-stream across network faults (network namespaces)', function ()
     await mount(slave);
     // `ip netns exec` gives sshd its own copy of the mount table: mount first.
     startSshd();
+    await sshdListening();
     await h2fsOk(['pfs-master', `${master.mnt}/obj`]);
     for (let i = 0; i < 12; i++) {
       randomFile(`${master.mnt}/obj/bulk-${i}`, 4 * MiB);
@@ -130,10 +131,10 @@ describe('mirror-stream across network faults (network namespaces)', function ()
     const before = linkTid(link);
     ip('link', 'set', vethHost, 'up');
     const end = BigInt((await h2fsOk(['synctid', master.mnt])).trim());
-    const took = await waitFor(() => linkTid(link) >= end, 120_000, 'the slave to converge');
-    console.log(`      bulk: link back, slave converged ${(took / 1000).toFixed(1)} s later (from ${before.toString(16)})`);
+    const restored = await waitFor(() => /Link restored/.test(out), 60_000, 'the stream to recover');
+    const took = restored + await waitFor(() => linkTid(link) >= end, 120_000, 'the slave to converge');
+    console.log(`      bulk: link back, stream recovered ${(restored / 1000).toFixed(1)} s later, slave converged at ${(took / 1000).toFixed(1)} s (from ${before.toString(16)})`);
     expect(took).to.be.lessThan(60_000 + 30_000);
-    expect(out).to.match(/Link restored/);
   });
 
   it('survives a 20 s outage while streaming and converges', async () => {
@@ -151,7 +152,39 @@ describe('mirror-stream across network faults (network namespaces)', function ()
 
     const t = `0x${linkTid(link).toString(16).padStart(16, '0')}`;
     expect(sh(`cd -P "${link}" && tar cf - . | md5sum`)).to.equal(sh(`tar cf - -C "${master.mnt}/obj/@@${t}" . | md5sum`));
+  });
+
+  for (const when of ['in the middle of a batch', 'while waiting for commits'] as const) {
+    it(`survives sshd killed ${when} and restarted 20 s later, and converges`, async () => {
+      const link = `${slave.mnt}/pfs1`;
+      out = '';
+      if (when === 'in the middle of a batch') {
+        // 6 MiB at -b 1m: about 6 s on the wire; the kill lands 2 s in.
+        const t0 = linkTid(link);
+        randomFile(`${master.mnt}/obj/batch-${Date.now()}`, 6 * MiB);
+        await h2fsOk(['synctid', master.mnt]);
+        await sleep(2000);
+        expect(linkTid(link), 'the batch is still on the wire').to.equal(t0);
+      }
+      killSshd();
+      const lost = await waitFor(() => /Lost link: /.test(out), 30_000, 'the stream to report the lost link');
+      fs.writeFileSync(`${master.mnt}/obj/while-sshd-down`, `sshd was down ${when}\n`);
+      await sleep(20_000);
+      startSshd();
+      await sshdListening();
+      const end = BigInt((await h2fsOk(['synctid', master.mnt])).trim());
+      const took = await waitFor(() => linkTid(link) >= end, 120_000, 'the slave to converge after sshd came back');
+      console.log(`      sshd killed ${when}: reported after ${(lost / 1000).toFixed(1)} s, converged ${(took / 1000).toFixed(1)} s after restart`);
+      expect(took).to.be.lessThan(60_000);
+      expect(out).to.match(/Link restored/);
+      const t = `0x${linkTid(link).toString(16).padStart(16, '0')}`;
+      expect(sh(`cd -P "${link}" && tar cf - . | md5sum`)).to.equal(sh(`tar cf - -C "${master.mnt}/obj/@@${t}" . | md5sum`));
+    });
+  }
+
+  it('stops at a TID boundary on SIGINT and exits 0', async () => {
     ms!.kill('SIGINT');
     expect(await new Promise((r) => ms!.once('exit', r))).to.equal(0);
+    expect(out).to.match(/Mirror-stream stopped: slave at 0x[0-9a-f]{16}/);
   });
 });

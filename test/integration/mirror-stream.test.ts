@@ -182,6 +182,45 @@ describe('mirror-stream', function () {
     expect(total).to.be.lessThan(1.2 * single);
   });
 
+  it('a new stream replaces a stale mirror-write session at once; -v on a log is quiet while idle', async () => {
+    await h2fsOk(['pfs-master', `${master.mnt}/st`]);
+    fs.writeFileSync(`${master.mnt}/st/a`, 'first\n');
+    await h2fsOk(['synctid', master.mnt]);
+    const link = `${slave.mnt}/st`;
+    const first = stream(['-y', 'mirror-stream', `${master.mnt}/st`, remote(link)]);
+    await waitFor(() => fs.existsSync(link) && BigInt(linkTid(link)) > 1n, 20_000, 'the first stream to sync');
+    // A frozen source: its TCP connection and the slave's session stay up,
+    // as after a network outage that sshd has not noticed.
+    first.child.kill('SIGSTOP');
+    try {
+      fs.writeFileSync(`${master.mnt}/st/b`, 'second\n');
+      const end = BigInt((await h2fsOk(['synctid', master.mnt])).trim());
+      const t0 = Date.now();
+      const second = stream(['-v', 'mirror-stream', `${master.mnt}/st`, remote(link)]);
+      await waitFor(() => BigInt(linkTid(link)) >= end, 15_000, `the second stream to take over\n${second.out()}`);
+      console.log(`      stale session replaced: slave at the new TID ${Date.now() - t0} ms after the second stream started`);
+      expect(second.out()).to.not.match(/Lost link/);
+      // Idle now: a log gets a line per batch, not one per second.
+      await sleep(1500);
+      const idleFrom = second.out().length;
+      await sleep(5000);
+      const idleLines = second.out().slice(idleFrom).split('\n').filter(Boolean);
+      expect(idleLines, 'lines printed while idle').to.deep.equal([]);
+      fs.writeFileSync(`${master.mnt}/st/c`, 'third\n');
+      const end2 = BigInt((await h2fsOk(['synctid', master.mnt])).trim());
+      await waitFor(() => BigInt(linkTid(link)) >= end2, 10_000, 'the next commit');
+      await waitFor(() => /^Waiting +0x[0-9a-f]{16}\.\.0x[0-9a-f]{16} acked /m.test(second.out().slice(idleFrom)), 5_000, 'a line for the batch');
+      const s = sums(link, `${master.mnt}/st`);
+      expect(s.slave).to.equal(s.master);
+      second.child.kill('SIGINT');
+      expect(await new Promise((r) => second.child.once('exit', r))).to.equal(0);
+      const log = fs.readFileSync(path.join(slave.store, 'h2fs.log'), 'utf8');
+      expect(log).to.match(/a new session replaces the running one/);
+    } finally {
+      first.child.kill('SIGCONT');
+    }
+  });
+
   it('-b 1m holds 1 MiB/s on the wire (kernel counters), within 10%, no second above 1.5 MiB', async () => {
     await h2fsOk(['pfs-master', `${master.mnt}/bw`]);
     randomFile(`${master.mnt}/bw/data`, 48 * MiB);

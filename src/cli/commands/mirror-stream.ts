@@ -47,33 +47,48 @@ function secs(s: number): string {
   return `${Math.floor(s / 60)}m${String(Math.round(s % 60)).padStart(2, '0')}s`;
 }
 
-/** The -v status: one live line on a terminal, a line per batch elsewhere. */
+/**
+ * The -v status: one live line on a terminal, redrawn every second in every
+ * state; elsewhere (a log, a journal) a line per finished batch and one every
+ * 10 s while a long batch runs, so a months-long stream does not flood it.
+ */
 class Status {
   private readonly tty: boolean;
   private lastLen = 0;
   private rateBytes = 0;
   private rateAt = Date.now();
   private rate = 0;
+  private lastLineAt = 0;
   state: 'Running' | 'Waiting' | 'Lost link' | 'Connecting' = 'Connecting';
+  /** Bytes relayed by finished sessions. */
   total = 0;
+  relay: RelayState | undefined;
+  outage: { why: string; retryAt: number } | undefined;
 
   constructor(private readonly ctx: CommandContext) {
     this.tty = Boolean((ctx.stderr as NodeJS.WriteStream).isTTY);
   }
 
-  private line(s: RelayState): string {
+  private line(): string {
+    const s = this.relay;
     const now = Date.now();
+    const bytes = this.total + (s?.forwardBytes ?? 0);
     if (now - this.rateAt >= 1000) {
-      this.rate = ((s.forwardBytes + this.total) - this.rateBytes) / ((now - this.rateAt) / 1000);
-      this.rateBytes = s.forwardBytes + this.total;
+      this.rate = Math.max(0, bytes - this.rateBytes) / ((now - this.rateAt) / 1000);
+      this.rateBytes = bytes;
       this.rateAt = now;
     }
+    if (this.state === 'Lost link' && this.outage) {
+      const wait = Math.max(0, Math.ceil((this.outage.retryAt - now) / 1000));
+      return `${this.state.padEnd(9)} ${this.outage.why} (retry in ${wait}s) ${human(bytes)} total`;
+    }
+    if (!s) return `${this.state.padEnd(9)} ${human(bytes)} total`;
     const head = s.batchEnd ?? 0n;
     const acked = s.ackedTid ?? 0n;
     const lagTids = head > acked ? head - acked : 0n;
     const lagSecs = Number(lagTids) / 1e6;
     let text = `${this.state.padEnd(9)} ${formatTid(s.batchBeg ?? acked)}..${formatTid(head)} acked ${formatTid(acked)} ` +
-      `${human(this.total + s.forwardBytes)} ${human(this.rate)}/s lag ${secs(lagSecs)}`;
+      `${human(bytes)} ${human(this.rate)}/s lag ${secs(lagSecs)}`;
     if (s.estBytes !== undefined && s.forwardBytes < s.estBytes) {
       const done = s.forwardBytes;
       const eta = this.rate > 0 ? (s.estBytes - done) / this.rate : Infinity;
@@ -82,15 +97,29 @@ class Status {
     return text;
   }
 
-  show(s: RelayState): void {
-    if (log.logLevel() < 1) return;
-    const text = this.line(s);
+  private write(text: string): void {
+    this.lastLineAt = Date.now();
     if (this.tty) {
       this.ctx.stderr.write('\r' + text.padEnd(this.lastLen));
       this.lastLen = text.length;
     } else {
       this.ctx.stderr.write(text + '\n');
     }
+  }
+
+  /** Every second. */
+  tick(): void {
+    if (log.logLevel() < 1) return;
+    const text = this.line();
+    if (this.tty) this.write(text);
+    else if (this.state === 'Running' && Date.now() - this.lastLineAt >= 10_000) this.write(text);
+  }
+
+  /** The slave has caught up with a batch. */
+  batchDone(): void {
+    if (log.logLevel() < 1) return;
+    const text = this.line();
+    if (!this.tty) this.write(text);
   }
 
   note(text: string): void {
@@ -137,70 +166,78 @@ export const mirrorStream: Command = {
     let attempt = 0;
     let outage: string | undefined;
     let lastAcked: Tid = 0n;
-    while (!stopping) {
-      let state: RelayState | undefined;
-      try {
-        status.state = 'Connecting';
-        current = { idle: false };
-        current.src = await openSource(srcSpec, o);
-        current.dst = await openTarget(dstSpec, o);
-        const limiter = ctx.global.bandwidth ? new BandwidthLimit(ctx.global.bandwidth) : undefined;
-        const r = relay(current.src, current.dst, {
-          ...(limiter ? { limiter } : {}),
-          onFrame: (from: 'source' | 'target', f: Frame, s: RelayState) => {
-            if (from === 'target' && (f.type === MREC.TARGET || f.type === MREC.ACK)) {
-              lastAcked = s.ackedTid ?? lastAcked;
-              if (outage !== undefined) {
-                status.note(`Link restored (slave at ${formatTid(s.ackedTid ?? 0n)})`);
-                outage = undefined;
-              }
-              attempt = 0;
-              const caughtUp = s.batchEnd === undefined || (s.ackedTid ?? 0n) >= s.batchEnd;
-              current.idle = caughtUp;
-              status.state = caughtUp ? 'Waiting' : 'Running';
-              if (caughtUp) closeOnIdle?.();
-              if (f.type === MREC.ACK) status.show(s);
-              if (caughtUp && f.type === MREC.ACK && log.logLevel() >= 2) {
-                const lag = Date.now() - tidToDate(f.msg.tid).getTime();
-                status.note(`Mirror-stream: slave at ${formatTid(f.msg.tid)} (${lag} ms after that commit)`);
-              }
-            } else if (from === 'source' && f.type === MREC.BATCH) {
-              current.idle = false;
-              status.state = 'Running';
-              if (log.logLevel() >= 2) status.note(`Mirror-stream: batch ${formatTid(f.msg.begTid)} < tid <= ${formatTid(f.msg.endTid)}`);
-            }
-          },
-        });
-        state = r.state;
-        const ticker = setInterval(() => status.show(r.state), 1000);
+    let lastShown: Tid | undefined;
+    const ticker = setInterval(() => status.tick(), 1000);
+    try {
+      while (!stopping) {
+        let state: RelayState | undefined;
         try {
+          status.state = 'Connecting';
+          current = { idle: false };
+          current.src = await openSource(srcSpec, o);
+          current.dst = await openTarget(dstSpec, o);
+          const limiter = ctx.global.bandwidth ? new BandwidthLimit(ctx.global.bandwidth) : undefined;
+          const r = relay(current.src, current.dst, {
+            ...(limiter ? { limiter } : {}),
+            onFrame: (from: 'source' | 'target', f: Frame, s: RelayState) => {
+              if (from === 'target' && (f.type === MREC.TARGET || f.type === MREC.ACK)) {
+                lastAcked = s.ackedTid ?? lastAcked;
+                if (outage !== undefined) {
+                  status.note(`Link restored (slave at ${formatTid(s.ackedTid ?? 0n)})`);
+                  outage = undefined;
+                  status.outage = undefined;
+                }
+                attempt = 0;
+                const caughtUp = s.batchEnd === undefined || (s.ackedTid ?? 0n) >= s.batchEnd;
+                current.idle = caughtUp;
+                status.state = caughtUp ? 'Waiting' : 'Running';
+                if (caughtUp) closeOnIdle?.();
+                if (caughtUp && f.type === MREC.ACK && s.ackedTid !== lastShown) {
+                  lastShown = s.ackedTid;
+                  status.batchDone();
+                }
+                if (caughtUp && f.type === MREC.ACK && log.logLevel() >= 2) {
+                  const lag = Date.now() - tidToDate(f.msg.tid).getTime();
+                  status.note(`Mirror-stream: slave at ${formatTid(f.msg.tid)} (${lag} ms after that commit)`);
+                }
+              } else if (from === 'source' && f.type === MREC.BATCH) {
+                current.idle = false;
+                status.state = 'Running';
+                if (log.logLevel() >= 2) status.note(`Mirror-stream: batch ${formatTid(f.msg.begTid)} < tid <= ${formatTid(f.msg.endTid)}`);
+              }
+            },
+          });
+          state = r.state;
+          status.relay = r.state;
           await r.done;
-        } finally {
-          clearInterval(ticker);
+          if (stopping) break;
+          throw new H2Error('H2_TRANSPORT', 'the source ended the stream');
+        } catch (e) {
+          current.src?.close();
+          current.dst?.close();
+          if (state) status.total += state.forwardBytes;
+          status.relay = undefined;
+          if (stopping) break;
+          if (isFatal(e)) throw e;
+          const why = (e as Error).message;
+          if (outage === undefined) {
+            status.note(`Lost link: ${why}`);
+            outage = why;
+          } else {
+            log.debug(`h2fs: mirror-stream: still down: ${why}`);
+          }
+          status.state = 'Lost link';
+          const wait = backoffMs(attempt++);
+          status.outage = { why, retryAt: Date.now() + wait };
+          await new Promise<void>((resolve) => {
+            const t = setTimeout(resolve, wait);
+            wake = () => { clearTimeout(t); resolve(); };
+          });
+          wake = undefined;
         }
-        if (stopping) break;
-        throw new H2Error('H2_TRANSPORT', 'the source ended the stream');
-      } catch (e) {
-        current.src?.close();
-        current.dst?.close();
-        if (state) status.total += state.forwardBytes;
-        if (stopping) break;
-        if (isFatal(e)) throw e;
-        const why = (e as Error).message;
-        if (outage === undefined) {
-          status.note(`Lost link: ${why}`);
-          outage = why;
-        } else {
-          log.debug(`h2fs: mirror-stream: still down: ${why}`);
-        }
-        status.state = 'Lost link';
-        const wait = backoffMs(attempt++);
-        await new Promise<void>((resolve) => {
-          const t = setTimeout(resolve, wait);
-          wake = () => { clearTimeout(t); resolve(); };
-        });
-        wake = undefined;
       }
+    } finally {
+      clearInterval(ticker);
     }
     status.note(`Mirror-stream stopped: slave at ${formatTid(lastAcked)}`);
     return 0;
