@@ -100,7 +100,38 @@ export function buildOps(vfs: Vfs): Record<string, (...args: never[]) => void> {
     listxattr: (p: string, cb: Done) => guard(cb, () => vfs.listxattr(p)),
     removexattr: (p: string, name: string, cb: Done) => guard(cb, () => vfs.removexattr(p, name)),
   };
-  return ops as unknown as Record<string, (...args: never[]) => void>;
+  const counted = process.env.H2FS_OPSTATS ? withOpStats(ops as unknown as Record<string, OpFn>) : ops;
+  return counted as unknown as Record<string, (...args: never[]) => void>;
+}
+
+type OpFn = (...args: unknown[]) => void;
+
+/**
+ * H2FS_OPSTATS=1: counts each op and the time its JS handler takes, written
+ * to the log on SIGUSR2 and at exit. For benchmarks: the gap between a
+ * benchmark's wall time and the JS time is the kernel/libfuse/thread-hop cost.
+ */
+function withOpStats(ops: Record<string, OpFn>): Record<string, OpFn> {
+  const stats = new Map<string, { n: number; ns: bigint }>();
+  const report = (): void => {
+    const rows = [...stats].sort((a, b) => b[1].n - a[1].n)
+      .map(([name, st]) => `${name}=${st.n} (${(Number(st.ns / BigInt(Math.max(1, st.n))) / 1000).toFixed(1)} us)`);
+    process.stderr.write(`h2fs: op stats: ${rows.join(' ')}\n`);
+  };
+  process.on('SIGUSR2', () => { report(); stats.clear(); });
+  process.on('exit', report);
+  const out: Record<string, OpFn> = {};
+  for (const [name, fn] of Object.entries(ops)) {
+    out[name] = (...args: unknown[]): void => {
+      const t0 = process.hrtime.bigint();
+      fn(...args);
+      const st = stats.get(name) ?? { n: 0, ns: 0n };
+      st.n++;
+      st.ns += process.hrtime.bigint() - t0;
+      stats.set(name, st);
+    };
+  }
+  return out;
 }
 
 /**

@@ -3,7 +3,7 @@
  * logical key (a payload, or null for "delete"), not yet under any TID. The
  * live view reads through it; commit() turns it into one LMDB transaction.
  */
-import type { LogicalKey, RecType } from './keys.js';
+import { RECTYPE, type LogicalKey, type RecType } from './keys.js';
 import type { Payload } from './record.js';
 
 export interface StagedRecord {
@@ -22,8 +22,15 @@ function subKey(recType: RecType, key: bigint): string {
   return `${recType}:${key.toString(16)}`;
 }
 
+/** Keys are grouped by their high 48 bits: a name's hash slot (see namekey). */
+function slotKey(pfs: number, objId: number, recType: RecType, key: bigint): string {
+  return `${pfs}:${objId}:${recType}:${(key >> 16n).toString(16)}`;
+}
+
 export class FlushGroup {
   private readonly byObj = new Map<string, Map<string, StagedRecord>>();
+  /** The same records by hash slot, so a name lookup in a big staged directory is not a scan of it. */
+  private readonly bySlot = new Map<string, StagedRecord[]>();
   private count = 0;
   /** Bytes of block buffers held, for flushing early under memory pressure. */
   dataBytes = 0;
@@ -49,6 +56,15 @@ export class FlushGroup {
     else if (!prev) this.count++;
     if (rec.data) this.dataBytes += rec.data.length;
     m.set(sk, rec);
+    if (rec.lk.recType !== RECTYPE.DATA) {
+      const slk = slotKey(rec.lk.pfs, rec.lk.objId, rec.lk.recType, rec.lk.key);
+      const list = this.bySlot.get(slk);
+      if (!list) this.bySlot.set(slk, [rec]);
+      else {
+        const i = list.findIndex((r) => r.lk.key === rec.lk.key);
+        if (i >= 0) list[i] = rec; else list.push(rec);
+      }
+    }
   }
 
   /** Account for a staged block buffer that was replaced by a bigger one. */
@@ -69,6 +85,14 @@ export class FlushGroup {
     return out;
   }
 
+  /** Staged records of one object and rec_type with from <= key <= to, in no particular order. */
+  inRange(pfs: number, objId: number, recType: RecType, from: bigint, to: bigint): StagedRecord[] {
+    if (recType !== RECTYPE.DATA && from >> 16n === to >> 16n) {
+      return (this.bySlot.get(slotKey(pfs, objId, recType, from)) ?? []).filter((r) => r.lk.key >= from && r.lk.key <= to);
+    }
+    return this.ofObject(pfs, objId, recType).filter((r) => r.lk.key >= from && r.lk.key <= to);
+  }
+
   hasObject(pfs: number, objId: number): boolean {
     return this.byObj.has(objKey(pfs, objId));
   }
@@ -79,6 +103,7 @@ export class FlushGroup {
 
   clear(): void {
     this.byObj.clear();
+    this.bySlot.clear();
     this.count = 0;
     this.dataBytes = 0;
   }

@@ -15,6 +15,7 @@ import {
 } from './keys.js';
 import { openLmdb, NO_SYNC_FLUSH, type LmdbEnv } from './lmdb.js';
 import { FlushGroup, type StagedRecord } from './flush-group.js';
+import { HeadCache } from './head-cache.js';
 import { visibleAt, type Payload, type StoredRecord } from './record.js';
 import { PFS_MAX, pfsHeaderKey, type PfsHeader } from './pfs.js';
 
@@ -87,12 +88,15 @@ export class Store {
   readonly readOnly: boolean;
   private closed = false;
   private readonly commitListeners = new Set<(tid: Tid) => void>();
+  /** Only in a writable store: a read-only opener cannot see another process's commits invalidate it. */
+  private readonly headCache: HeadCache | undefined;
 
   private constructor(dir: string, env: LmdbEnv, meta: StoreMeta, readOnly: boolean) {
     this.dir = dir;
     this.env = env;
     this.metaCache = meta;
     this.readOnly = readOnly;
+    this.headCache = readOnly ? undefined : new HeadCache();
     const raw = env.meta.get(META_NEXTOBJ);
     if (raw) {
       const m = decodePayload<Record<string, number>>(raw);
@@ -189,7 +193,8 @@ export class Store {
 
   /** The live state: the committed head with the flush group on top. */
   live(): RecordView {
-    return new LiveView(this.env, this.group);
+    const head = new CommittedView(this.env, TID_MAX);
+    return new LiveView(this.headCache ? new CachedHeadView(head, this.headCache) : head, this.group);
   }
 
   /** Every version of every record of an object, oldest first per key. */
@@ -281,6 +286,7 @@ export class Store {
         }
       }
     });
+    this.headCache?.clear();
     return { dropped, undeleted };
   }
 
@@ -303,6 +309,7 @@ export class Store {
       this.nextObj.delete(pfs);
       this.env.meta.putSync(META_NEXTOBJ, this.encodeNextObj());
     });
+    this.headCache?.clear();
     return removed;
   }
 
@@ -397,9 +404,11 @@ export class Store {
         }
         if (syncTid !== undefined) this.setSyncEndTidInTxn(pfs, syncTid);
       }, NO_SYNC_FLUSH);
+      this.headCache?.clear();
       // A slave that moved is news for whoever mirrors it onwards (cascades).
       if (syncTid !== undefined) for (const fn of this.commitListeners) fn(syncTid);
     } catch (e) {
+      this.headCache?.clear();
       if (e instanceof H2Error) throw e;
       if (this.diskNearlyFull()) throw new H2Error('ENOSPC', `mirror-write failed, store disk is full: ${(e as Error).message}`, { cause: e });
       throw H2Error.store(`mirror-write transaction failed: ${(e as Error).message}`, e);
@@ -468,10 +477,12 @@ export class Store {
         meta.putSync(META_STORE, encodePayload({ ...this.metaCache, lastTid: tid }));
       }, NO_SYNC_FLUSH);
     } catch (e) {
+      this.headCache?.clear();
       if (this.diskNearlyFull()) throw new H2Error('ENOSPC', `commit failed, store disk is full: ${(e as Error).message}`, { cause: e });
       throw H2Error.store(`commit of TID failed: ${(e as Error).message}`, e);
     }
     this.metaCache = { ...this.metaCache, lastTid: tid };
+    if (this.headCache) for (const rec of this.group.all()) this.headCache.invalidate(rec.lk);
     this.group.clear();
     for (const fn of this.commitListeners) fn(tid);
     return { tid, records: written };
@@ -597,13 +608,39 @@ class CommittedView implements RecordView {
   }
 }
 
+/** The committed head through a HeadCache. */
+class CachedHeadView implements RecordView {
+  readonly asOf = TID_MAX;
+
+  constructor(private readonly head: CommittedView, private readonly cache: HeadCache) {}
+
+  get<P extends Payload>(lk: LogicalKey): P | undefined {
+    const k = HeadCache.keyOf(lk);
+    const hit = this.cache.get(k);
+    if (hit !== undefined) return (hit ?? undefined) as P | undefined;
+    const v = this.head.get<P>(lk);
+    this.cache.setGet(k, v ?? null);
+    return v;
+  }
+
+  getData(lk: LogicalKey): Buffer | undefined {
+    return this.head.getData(lk);
+  }
+
+  scan<P extends Payload>(pfs: number, objId: number, recType: RecType, from = 0n, to = U64_MAX):
+    Array<{ key: bigint; payload: P }> {
+    const hit = this.cache.scan(pfs, objId, recType, from, to);
+    if (hit) return hit.slice() as Array<{ key: bigint; payload: P }>;
+    const r = this.head.scan<P>(pfs, objId, recType, from, to);
+    this.cache.setScan(pfs, objId, recType, from, to, r.slice());
+    return r;
+  }
+}
+
 class LiveView implements RecordView {
   readonly asOf = TID_MAX;
-  private readonly head: CommittedView;
 
-  constructor(env: LmdbEnv, private readonly group: FlushGroup) {
-    this.head = new CommittedView(env, TID_MAX);
-  }
+  constructor(private readonly head: RecordView, private readonly group: FlushGroup) {}
 
   get<P extends Payload>(lk: LogicalKey): P | undefined {
     const s = this.group.get(lk);
@@ -625,7 +662,7 @@ class LiveView implements RecordView {
     Array<{ key: bigint; payload: P }> {
     const base = this.head.scan<P>(pfs, objId, recType, from, to);
     if (!this.group.hasObject(pfs, objId)) return base;
-    const staged = this.group.ofObject(pfs, objId, recType).filter((s) => s.lk.key >= from && s.lk.key <= to);
+    const staged = this.group.inRange(pfs, objId, recType, from, to);
     if (staged.length === 0) return base;
     const merged = new Map<bigint, P>();
     for (const r of base) merged.set(r.key, r.payload);

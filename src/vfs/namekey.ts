@@ -7,7 +7,15 @@ import { createHash } from 'node:crypto';
 
 export const NAMEKEY_SLOTS = 0x10000n;
 
+const memo = new Map<string, bigint>();
+
 export function nameKeyBase(name: string): bigint {
+  const hit = memo.get(name);
+  if (hit !== undefined) return hit;
   const h = createHash('md5').update(name).digest();
-  return h.readBigUInt64BE(0) & 0xffffffffffff0000n;
+  const base = h.readBigUInt64BE(0) & 0xffffffffffff0000n;
+  // Lookups repeat names (paths are resolved from the root on every op).
+  if (memo.size >= 100_000) memo.clear();
+  memo.set(name, base);
+  return base;
 }
