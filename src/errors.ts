@@ -10,7 +10,7 @@ export type PosixCode =
 
 export type DomainCode =
   | 'H2_USAGE' | 'H2_BAD_TID' | 'H2_STORE' | 'H2_NOT_MOUNTED' | 'H2_BUSY'
-  | 'H2_CONTROL' | 'H2_MOUNT' | 'H2_NOT_PFS' | 'H2_PFS_STATE'
+  | 'H2_CONTROL' | 'H2_CONTROL_CLOSED' | 'H2_MOUNT' | 'H2_NOT_PFS' | 'H2_PFS_STATE'
   | 'H2_BAD_MRECORD' | 'H2_PROTOCOL' | 'H2_SHARED_UUID_MISMATCH' | 'H2_NOT_SLAVE' | 'H2_VERSION' | 'H2_TRANSPORT'
   | 'H2_HOSTKEY' | 'H2_AUTH';
 

@@ -13,8 +13,12 @@ bench_store slave
 m=$bench_work/master/mnt s=$bench_work/slave/mnt
 h2fs pfs-master "$m/obj" >/dev/null
 bench_sshd
+bench_rss_watch "mount daemon (master)" "$(bench_daemon_pid master)"
+bench_rss_watch "mount daemon (slave)" "$(bench_daemon_pid slave)"
 h2fs -y mirror-stream "$m/obj" "127.0.0.1:$bench_port:$s/pfs1" 2>"$bench_work/stream.log" &
-bench_pids+=($!)
+stream_pid=$!
+bench_pids+=($stream_pid)
+bench_rss_watch "mirror-stream" "$stream_pid"
 if [ "$mode" = load ]; then
   # A steady write load on the master: files of 0-64 KiB, appends and deletes.
   ( i=0; while true; do i=$((i+1)); head -c $((RANDOM * 2)) /dev/urandom > "$m/obj/load-$((i % 200))"
@@ -34,3 +38,11 @@ for i in $(seq 1 "$samples"); do
 done > "$bench_work/lag.txt"
 read -r n med p99 max < <(stats < "$bench_work/lag.txt")
 echo "lag ($mode): n=$n median=${med}ms p99=${p99}ms max=${max}ms"
+result lag "h2fs-$mode" median_ms "$med" ms
+result lag "h2fs-$mode" p99_ms "$p99" ms
+# Memory: stop the stream and unmount, so each watcher writes its peak.
+kill -INT "$stream_pid"; wait "$stream_pid" 2>/dev/null || true
+h2fs umount "$m" && h2fs umount "$s"
+sleep 0.5
+awk -v mode="$mode" '{ n=NF; hwm=$n; anon=$(n-1); $n=""; $(n-1)=""; sub(/ +$/, "");
+  printf "memory (lag %s): %s: RssAnon peak %.0f MiB, VmHWM %.0f MiB\n", mode, $0, anon/1024, hwm/1024 }' "$bench_work/rss.txt"

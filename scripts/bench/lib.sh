@@ -7,6 +7,7 @@ bench_pids=()
 bench_cleanup() {
   set +e
   cd /
+  disown -a 2>/dev/null
   for p in "${bench_pids[@]}"; do kill -INT "$p" 2>/dev/null; done
   sleep 1
   for p in "${bench_pids[@]}"; do kill -9 "$p" 2>/dev/null; done
@@ -46,3 +47,28 @@ link_tid() { printf '%d' "$(readlink "$1" | sed 's/^@@\(0x[0-9a-f]*\):.*/\1/')";
 
 # stats: reads numbers (ms), prints "n median p99 max"
 stats() { sort -n | awk '{a[NR]=$1} END {n=NR; m=a[int((n+1)/2)]; p=a[int(n*0.99+0.999)]; printf "%d %s %s %s\n", n, m, p, a[n]}'; }
+
+# bench_rss_watch LABEL PID: samples PID's memory every 0.2 s until it exits
+# (or bench_cleanup); appends "LABEL peak_rss_anon_kib peak_hwm_kib" to
+# $bench_work/rss.txt when it ends. RssAnon is the process's own memory;
+# VmHWM also counts LMDB's mmapped file pages (reclaimable page cache).
+bench_rss_watch() {
+  local label=$1 pid=$2
+  (
+    anon=0 hwm=0
+    while [ -r "/proc/$pid/status" ]; do
+      read -r a h < <(awk '/^RssAnon:/ {a=$2} /^VmHWM:/ {h=$2} END {print a+0, h+0}' "/proc/$pid/status" 2>/dev/null || echo "0 0")
+      [ "${a:-0}" -gt "$anon" ] && anon=$a
+      [ "${h:-0}" -gt "$hwm" ] && hwm=$h
+      sleep 0.2
+    done
+    echo "$label $anon $hwm" >> "$bench_work/rss.txt"
+  ) &
+  bench_pids+=($!)
+}
+
+# bench_daemon_pid NAME: the mount daemon's pid of store NAME.
+bench_daemon_pid() { cat "$bench_work/$1/store/h2fs.pid"; }
+
+# result PART PEER METRIC VALUE UNIT: one machine-readable result line on stdout.
+result() { printf 'RESULT part=%s peer=%s metric=%s value=%s unit=%s\n' "$@"; }

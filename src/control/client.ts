@@ -35,6 +35,11 @@ export async function controlCall<T>(storeDir: string, op: string, args: Record<
       clearTimeout(timer);
       reject(new H2Error('H2_NOT_MOUNTED', `${storeDir}: cannot reach the mount daemon (${e.code ?? e.message})`));
     });
+    // A daemon that exits (or dies) mid-request must not leave us waiting out the timeout.
+    sock.on('close', () => {
+      clearTimeout(timer);
+      reject(new H2Error('H2_CONTROL_CLOSED', `${storeDir}: the mount daemon closed the connection without answering '${op}'`));
+    });
   });
 }
 

@@ -307,7 +307,8 @@ export class MountDaemon {
     control.on('umount', async () => {
       await vfs.sync();
       await unmountPath(this.mountpoint);
-      setImmediate(() => void this.stop(false).then(() => process.exit(0)));
+      // After the answer has left (stop() closes every control socket).
+      setTimeout(() => void this.stop(false).then(() => process.exit(0)), 50);
       return { unmounted: this.mountpoint };
     });
   }

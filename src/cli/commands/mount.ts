@@ -108,6 +108,8 @@ export const umount: Command = {
         await unmountPath(mp, true);
         return 0;
       }
+      // The daemon exited as its answer was on the way: done if the mount is gone.
+      if (e instanceof H2Error && e.code === 'H2_CONTROL_CLOSED' && !mountAt(mp)) return 0;
       throw e;
     }
     return 0;
