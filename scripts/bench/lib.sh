@@ -14,6 +14,8 @@ bench_cleanup() {
   for m in "$bench_work"/*/mnt; do
     grep -q " $m fuse.h2fs " /proc/mounts && { h2fs umount "$m" || umount -l "$m"; }
   done
+  # Anything else a part mounted under the work dir (tmpfs, loop images), deepest first.
+  awk -v w="$bench_work/" 'index($2, w) == 1 {print $2}' /proc/mounts | sort -r | while read -r m; do umount -l "$m"; done
   rm -rf "$bench_work"
 }
 trap bench_cleanup EXIT

@@ -1,0 +1,248 @@
+#!/usr/bin/env bash
+# Benchmark part 1 (fuse): raw file I/O through h2fs, next to two C peers in
+# the same run:
+#   h2fs    a fresh store (bench_store), daemon started with H2FS_OPSTATS=1
+#   bindfs  bindfs over a private tmpfs: the C FUSE passthrough ceiling
+#           (with h2fs's request sizes: big_writes, max_write/max_read 128 KiB)
+#   tmpfs   a plain private tmpfs: no FUSE at all
+# Per target and per run:
+#   write_mbs        dd bs=1M of SIZE MiB from a random file kept on tmpfs
+#   write_fsync_mbs  the same with conv=fsync
+#   read_mbs         dd bs=1M of the file back, after sync + drop_caches
+#   create/stat/read/unlink_fps
+#                    NFILES files of 4 KiB in subdirectories of 1000; one
+#                    python3 process per phase (timed inside python, so the
+#                    interpreter's start-up is not counted); sync + drop_caches
+#                    before each phase
+# MB/s is 10^6 bytes/s (as dd prints it). Prints one RESULT line per
+# measurement per run, then a table of medians with the h2fs/bindfs ratio
+# (goal >= 0.70), the h2fs daemon's peak memory and its op stats line.
+# Usage: scripts/bench/fuse-io.sh [--size MiB] [--files N] [--runs R]
+#        (defaults 1024, 20000, 3). Needs root (tmpfs, drop_caches), bindfs, python3.
+set -euo pipefail
+
+usage() { echo "usage: $0 [--size MiB] [--files N] [--runs R]   (defaults 1024 20000 3)"; }
+size=1024 files=20000 runs=3
+while [ $# -gt 0 ]; do
+  case $1 in
+    --size|--files|--runs)
+      [ $# -ge 2 ] || { echo "fuse-io: $1 needs a value" >&2; usage >&2; exit 2; }
+      opt=${1#--} val=$2; shift 2 ;;
+    --size=*|--files=*|--runs=*)
+      opt=${1%%=*} opt=${opt#--} val=${1#*=}; shift ;;
+    -h|--help) usage; exit 0 ;;
+    *) echo "fuse-io: unknown argument '$1'" >&2; usage >&2; exit 2 ;;
+  esac
+  [[ $val =~ ^[1-9][0-9]*$ ]] || { echo "fuse-io: --$opt expects a positive integer, got '$val'" >&2; exit 2; }
+  printf -v "$opt" '%s' "$val"
+done
+
+[ "$(id -u)" = 0 ] || { echo "fuse-io: must run as root (mounts tmpfs, writes /proc/sys/vm/drop_caches)" >&2; exit 1; }
+for c in bindfs python3 dd fusermount3 mountpoint; do
+  command -v "$c" >/dev/null 2>&1 || { echo "fuse-io: '$c' not found (apt-get install bindfs python3 fuse3 util-linux)" >&2; exit 1; }
+done
+[ -e /dev/fuse ] || { echo "fuse-io: /dev/fuse missing" >&2; exit 1; }
+
+source "$(dirname "$0")/lib.sh"
+
+# Everything this script mounts lives under $bench_work; unmount it before
+# lib.sh's bench_cleanup (which unmounts the h2fs store and rm -rf's the dir).
+fuse_io_cleanup() {
+  local rc=$?
+  set +e
+  cd /
+  if [ "$rc" != 0 ]; then
+    say "stopped (exit $rc); unmounting and removing $bench_work"
+    if [ -s "$bench_work/h2fs/store/h2fs.log" ]; then
+      say "last lines of the h2fs daemon log:"
+      tail -n 20 "$bench_work/h2fs/store/h2fs.log" >&2
+    fi
+  fi
+  # The memory watcher ignores bench_cleanup's SIGINT (a background job); stop
+  # it quietly here instead of leaving it to the kill -9.
+  if [ -n "${rss_watcher:-}" ]; then kill "$rss_watcher" 2>/dev/null; wait "$rss_watcher" 2>/dev/null; fi
+  if mountpoint -q "$bench_work/bindfs" 2>/dev/null; then
+    fusermount3 -u "$bench_work/bindfs" 2>/dev/null || fusermount -u "$bench_work/bindfs" 2>/dev/null \
+      || umount -l "$bench_work/bindfs"
+  fi
+  for d in tmpfs-b tmpfs src; do
+    if mountpoint -q "$bench_work/$d" 2>/dev/null; then umount "$bench_work/$d" 2>/dev/null || umount -l "$bench_work/$d"; fi
+  done
+  # h2fs's store tmpfs: bench_cleanup unmounts what is left under $bench_work.
+  bench_cleanup
+  exit "$rc"
+}
+trap fuse_io_cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+say() { echo "fuse-io: $*" >&2; }
+
+# settle: write back dirty data and drop the page, dentry and inode caches
+# (also those of the FUSE mounts), so reads really go through the file system.
+can_drop=1
+settle() {
+  sync
+  if [ "$can_drop" = 1 ] && ! { echo 3 > /proc/sys/vm/drop_caches; } 2>/dev/null; then
+    say "warning: cannot write /proc/sys/vm/drop_caches; reads may be served from cache"
+    can_drop=0
+  fi
+}
+
+now_ns() { date +%s%N; }
+# mbs BYTES NS: 10^6 bytes per second, one decimal.
+mbs() { awk -v b="$1" -v ns="$2" 'BEGIN { printf "%.1f", b / 1e6 / (ns / 1e9) }'; }
+
+# The small-file workload, the same for every target. Timed inside python.
+cat > "$bench_work/files.py" <<'EOF'
+import os, random, sys, time
+phase, root, n = sys.argv[1], sys.argv[2], int(sys.argv[3])
+PER = 1000
+ndirs = (n + PER - 1) // PER
+dirs = [f"{root}/d{d:03d}" for d in range(ndirs)]
+paths = [f"{dirs[i // PER]}/f{i:06d}" for i in range(n)]
+base = random.Random(1).randbytes(4096)
+def content(i):
+    return i.to_bytes(8, "little") + base[8:]
+def fail(msg):
+    sys.stderr.write(f"fuse-io: files.py {phase}: {msg}\n")
+    sys.exit(1)
+t0 = time.perf_counter()
+if phase == "create":
+    for d in dirs:
+        os.mkdir(d)
+    for i, p in enumerate(paths):
+        fd = os.open(p, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        if os.write(fd, content(i)) != 4096:
+            fail(f"{p}: short write")
+        os.close(fd)
+elif phase == "stat":
+    for p in paths:
+        if os.stat(p).st_size != 4096:
+            fail(f"{p}: size {os.stat(p).st_size}, expected 4096")
+elif phase == "read":
+    for i, p in enumerate(paths):
+        fd = os.open(p, os.O_RDONLY)
+        data = os.read(fd, 8192)
+        os.close(fd)
+        if data != content(i):
+            fail(f"{p}: read {len(data)} bytes, not the 4096 written")
+elif phase == "unlink":
+    for p in paths:
+        os.unlink(p)
+    for d in dirs:
+        os.rmdir(d)
+else:
+    fail("unknown phase")
+dt = time.perf_counter() - t0
+print(f"{n / dt:.1f}")
+EOF
+
+bytes=$((size * 1024 * 1024))
+tmpfs_size=$((size + files * 8 / 1024 + 64))m
+targets=(h2fs bindfs tmpfs)
+declare -A dir=(
+  [h2fs]=$bench_work/h2fs/mnt
+  [bindfs]=$bench_work/bindfs
+  [tmpfs]=$bench_work/tmpfs
+)
+
+say "size=${size}MiB files=$files runs=$runs work=$bench_work"
+mkdir -p "$bench_work/src" "$bench_work/tmpfs-b" "$bench_work/bindfs" "$bench_work/tmpfs"
+mount -t tmpfs -o "size=$((size + 16))m,mode=700" fuse-io-src "$bench_work/src"
+mount -t tmpfs -o "size=$tmpfs_size,mode=755" fuse-io-b "$bench_work/tmpfs-b"
+# The same FUSE request sizes as h2fs's mount (src/fuse/mount.ts): bindfs uses
+# libfuse 2, which without big_writes sends 4 KiB writes (~8x slower).
+bindfs -o big_writes,max_write=131072,max_read=131072 "$bench_work/tmpfs-b" "$bench_work/bindfs"
+mount -t tmpfs -o "size=$tmpfs_size,mode=755" fuse-io-tmpfs "$bench_work/tmpfs"
+# h2fs's store on a tmpfs too, so all three FUSE/tmpfs targets sit on the
+# same medium and the ratios measure the filesystems, not the disk.
+mkdir -p "$bench_work/h2fs"
+mount -t tmpfs -o "size=$(( (size * 2 * runs) + files * runs * 16 / 1024 + 1024 ))m,mode=700" fuse-io-h2fs "$bench_work/h2fs"
+H2FS_OPSTATS=1 bench_store h2fs
+h2fs_pid=$(bench_daemon_pid h2fs)
+bench_rss_watch h2fs "$h2fs_pid"
+rss_watcher=${bench_pids[-1]}
+for t in "${targets[@]}"; do
+  mountpoint -q "${dir[$t]}" || { say "${dir[$t]} ($t) is not mounted"; exit 1; }
+done
+
+say "generating ${size} MiB of random data on tmpfs"
+head -c "$bytes" /dev/urandom > "$bench_work/src/data"
+
+# record TARGET METRIC VALUE UNIT
+record() {
+  result fuse "$1" "$2" "$3" "$4"
+  echo "$1 $2 $3" >> "$bench_work/results.txt"
+}
+
+for run in $(seq 1 "$runs"); do
+  for t in "${targets[@]}"; do
+    d=${dir[$t]}
+    say "run $run/$runs: $t"
+    f=$d/seq.bin
+    for mode in write_mbs write_fsync_mbs; do
+      rm -f "$f"
+      settle
+      conv=; [ "$mode" = write_fsync_mbs ] && conv=conv=fsync
+      t0=$(now_ns)
+      dd if="$bench_work/src/data" of="$f" bs=1M $conv status=none
+      t1=$(now_ns)
+      record "$t" "$mode" "$(mbs "$bytes" $((t1 - t0)))" MB/s
+    done
+    got=$(stat -c %s "$f")
+    [ "$got" = "$bytes" ] || { say "$t: $f has $got bytes after the write, expected $bytes"; exit 1; }
+    settle
+    t0=$(now_ns)
+    dd if="$f" of=/dev/null bs=1M status=none
+    t1=$(now_ns)
+    record "$t" read_mbs "$(mbs "$bytes" $((t1 - t0)))" MB/s
+    cmp -s "$bench_work/src/data" "$f" || { say "$t: $f read back differs from what was written"; exit 1; }
+    rm -f "$f"
+    mkdir "$d/files"
+    for phase in create stat read unlink; do
+      settle
+      fps=$(python3 "$bench_work/files.py" "$phase" "$d/files" "$files")
+      record "$t" "${phase}_fps" "$fps" files/s
+    done
+    rmdir "$d/files"
+  done
+done
+
+# Unmount h2fs now so the daemon exits: it writes its op stats to the log and
+# the memory watcher writes its line.
+h2fs umount "${dir[h2fs]}"
+for _ in $(seq 1 300); do [ -e "/proc/$h2fs_pid" ] || break; sleep 0.1; done
+if [ -e "/proc/$h2fs_pid" ]; then say "warning: h2fs daemon $h2fs_pid still running 30 s after umount"; fi
+wait "$rss_watcher" 2>/dev/null || true
+rss_watcher=
+
+# median TARGET METRIC
+median() {
+  awk -v t="$1" -v m="$2" '$1 == t && $2 == m { print $3 }' "$bench_work/results.txt" | sort -g |
+    awk '{ a[NR] = $1 } END { if (NR == 0) print "-"; else if (NR % 2) print a[(NR + 1) / 2];
+                              else printf "%.1f\n", (a[NR / 2] + a[NR / 2 + 1]) / 2 }'
+}
+
+echo
+echo "fuse-io: medians of $runs run(s); size=${size} MiB, files=$files x 4 KiB; MB/s = 10^6 B/s"
+printf '%-16s %10s %10s %10s %12s %6s\n' metric h2fs bindfs tmpfs h2fs/bindfs goal
+for m in write_mbs write_fsync_mbs read_mbs create_fps stat_fps read_fps unlink_fps; do
+  h=$(median h2fs "$m") b=$(median bindfs "$m") p=$(median tmpfs "$m")
+  read -r ratio ok < <(awk -v h="$h" -v b="$b" 'BEGIN { if (b + 0 > 0) { r = h / b; printf "%.2f %s\n", r, (r >= 0.70 ? "ok" : "BELOW") } else print "- -" }')
+  printf '%-16s %10s %10s %10s %12s %6s\n' "$m" "$h" "$b" "$p" "$ratio" "$ok"
+done
+echo "(goal: h2fs/bindfs >= 0.70)"
+
+echo
+if read -r _ anon hwm < <(grep '^h2fs ' "$bench_work/rss.txt" 2>/dev/null); then
+  anon_mib=$(awk -v k="$anon" 'BEGIN { printf "%.1f", k / 1024 }')
+  hwm_mib=$(awk -v k="$hwm" 'BEGIN { printf "%.1f", k / 1024 }')
+  result fuse h2fs peak_rss_anon_mib "$anon_mib" MiB
+  result fuse h2fs peak_vmhwm_mib "$hwm_mib" MiB
+  echo "h2fs daemon peak memory: RssAnon ${anon_mib} MiB, VmHWM ${hwm_mib} MiB (VmHWM includes LMDB's mmapped pages)"
+else
+  echo "h2fs daemon peak memory: not recorded (no line in $bench_work/rss.txt)"
+fi
+ops=$(grep 'op stats' "$bench_work/h2fs/store/h2fs.log" | tail -n 1 || true)
+echo "${ops:-h2fs: op stats: none in the daemon log}"
