@@ -17,7 +17,7 @@ stream_pid='' sshd_pid=''
 cleanup() {
   set +e
   cd /
-  [ -n "$stream_pid" ] && kill -INT "$stream_pid" 2>/dev/null && wait "$stream_pid" 2>/dev/null || true
+  [ -n "$stream_pid" ] && kill -TERM "$stream_pid" 2>/dev/null && wait "$stream_pid" 2>/dev/null || true
   [ -n "$sshd_pid" ] && kill "$sshd_pid" 2>/dev/null || true
   for m in "$mmnt" "$smnt"; do
     if grep -q " $m fuse.h2fs " /proc/mounts; then h2fs umount "$m" || umount -l "$m"; fi
@@ -82,7 +82,8 @@ EOF
 fi
 
 say "master: h2fs -v -b 20m mirror-stream $mmnt/obj $dst   ($via)"
-h2fs -v -b 20m mirror-stream "$mmnt/obj" "$dst" 2>"$work/stream.log" &
+# node itself, not the h2fs() function, so that $! is the process to stop.
+node "$root/dist/src/bin/h2fs.js" -v -b 20m mirror-stream "$mmnt/obj" "$dst" 2>"$work/stream.log" &
 stream_pid=$!
 
 say "write on the master while it streams: a real tree, then edits"
@@ -105,7 +106,8 @@ touch "$smnt/pfs1/nope" 2>&1 | sed 's/^/  /' || true
 first=$(h2fs history "$mmnt/obj/round-1/note" | sed -n 2p | awk '{print $1}')
 echo "  round-1/note as of $first on the slave: $(cat "$smnt/@@$first:$(readlink "$smnt/pfs1" | sed 's/.*://')/round-1/note")"
 
-kill -INT "$stream_pid"; wait "$stream_pid" || true; stream_pid=''
+# SIGTERM: a script's background job starts with SIGINT ignored.
+kill -TERM "$stream_pid"; wait "$stream_pid" || true; stream_pid=''
 say "mirror-stream's own words (-v):"
 tail -n 3 "$work/stream.log" | tr '\r' '\n' | grep -v '^$' | tail -n 3 | sed 's/^/  /'
 say "OK: slave == master at every TID checked"

@@ -39,13 +39,7 @@ until [ -f "$dst/ready" ]; do
 done
 for i in $(seq 1 "$samples"); do
   printf 'sample %s\n' "$i" > "$src/lag-$i"
-  start=$(date +%s%N)
-  until [ -s "$dst/lag-$i" ]; do sleep 0.005; done
-  end=$(date +%s%N)
-  echo $(( (end - start) / 1000000 ))
+  ms_until test -s "$dst/lag-$i"
   sleep 0.05
 done > "$bench_work/lag.txt"
-read -r n med p99 max < <(stats < "$bench_work/lag.txt")
-echo "lag lsyncd delay=$delay ($mode): n=$n median=${med}ms p99=${p99}ms max=${max}ms"
-result lag "lsyncd-delay$delay-$mode" median_ms "$med" ms
-result lag "lsyncd-delay$delay-$mode" p99_ms "$p99" ms
+lag_report "lag lsyncd delay=$delay ($mode)" "lsyncd-delay$delay-$mode" "$bench_work/lag.txt"

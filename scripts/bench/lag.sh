@@ -15,7 +15,8 @@ h2fs pfs-master "$m/obj" >/dev/null
 bench_sshd
 bench_rss_watch "mount daemon (master)" "$(bench_daemon_pid master)"
 bench_rss_watch "mount daemon (slave)" "$(bench_daemon_pid slave)"
-h2fs -y mirror-stream "$m/obj" "127.0.0.1:$bench_port:$s/pfs1" 2>"$bench_work/stream.log" &
+# node itself, not the h2fs() shell function, so that $! is the process to watch and stop.
+node "$root/dist/src/bin/h2fs.js" -y mirror-stream "$m/obj" "127.0.0.1:$bench_port:$s/pfs1" 2>"$bench_work/stream.log" &
 stream_pid=$!
 bench_pids+=($stream_pid)
 bench_rss_watch "mirror-stream" "$stream_pid"
@@ -27,22 +28,18 @@ if [ "$mode" = load ]; then
 fi
 first=$(h2fs synctid "$m")
 until [ -L "$s/pfs1" ] && [ "$(link_tid "$s/pfs1")" -ge "$((first))" ]; do sleep 0.05; done
+slave_at() { [ "$(link_tid "$s/pfs1")" -ge "$(($1))" ]; }
 for i in $(seq 1 "$samples"); do
   echo "sample $i" > "$m/obj/lag-$i"
-  t=$(h2fs synctid "$m")
-  start=$(date +%s%N)
-  until [ "$(link_tid "$s/pfs1")" -ge "$((t))" ]; do sleep 0.002; done
-  end=$(date +%s%N)
-  echo $(( (end - start) / 1000000 ))
+  ms_until slave_at "$(h2fs synctid "$m")"
   sleep 0.05
 done > "$bench_work/lag.txt"
-read -r n med p99 max < <(stats < "$bench_work/lag.txt")
-echo "lag ($mode): n=$n median=${med}ms p99=${p99}ms max=${max}ms"
-result lag "h2fs-$mode" median_ms "$med" ms
-result lag "h2fs-$mode" p99_ms "$p99" ms
+lag_report "lag ($mode)" "h2fs-$mode" "$bench_work/lag.txt"
 # Memory: stop the stream and unmount, so each watcher writes its peak.
-kill -INT "$stream_pid"; wait "$stream_pid" 2>/dev/null || true
+# SIGTERM: a background job of a script starts with SIGINT ignored.
+kill -TERM "$stream_pid"; wait "$stream_pid" 2>/dev/null || true
 h2fs umount "$m" && h2fs umount "$s"
-sleep 0.5
+# The daemons exit just after umount answers; each watcher then writes its line.
+for _ in $(seq 1 50); do [ "$(wc -l < "$bench_work/rss.txt" 2>/dev/null || echo 0)" -ge 3 ] && break; sleep 0.2; done
 awk -v mode="$mode" '{ n=NF; hwm=$n; anon=$(n-1); $n=""; $(n-1)=""; sub(/ +$/, "");
   printf "memory (lag %s): %s: RssAnon peak %.0f MiB, VmHWM %.0f MiB\n", mode, $0, anon/1024, hwm/1024 }' "$bench_work/rss.txt"

@@ -19,6 +19,9 @@ bench_cleanup() {
   rm -rf "$bench_work"
 }
 trap bench_cleanup EXIT
+# So that a kill (or timeout(1)) still runs the cleanup.
+trap 'exit 143' TERM
+trap 'exit 130' INT
 
 # bench_store NAME [mount options]: newfs + mount at $bench_work/NAME/mnt
 bench_store() {
@@ -71,6 +74,23 @@ bench_rss_watch() {
 
 # bench_daemon_pid NAME: the mount daemon's pid of store NAME.
 bench_daemon_pid() { cat "$bench_work/$1/store/h2fs.pid"; }
+
+# ms_until CMD...: runs CMD every 2 ms until it succeeds; prints the ms that took.
+ms_until() {
+  local start
+  start=$(date +%s%N)
+  until "$@"; do sleep 0.002; done
+  echo $(( ($(date +%s%N) - start) / 1000000 ))
+}
+
+# lag_report LABEL PEER FILE: the summary line and RESULT lines of FILE's samples (ms).
+lag_report() {
+  local n med p99 max
+  read -r n med p99 max < <(stats < "$3")
+  echo "$1: n=$n median=${med}ms p99=${p99}ms max=${max}ms"
+  result lag "$2" median_ms "$med" ms
+  result lag "$2" p99_ms "$p99" ms
+}
 
 # result PART PEER METRIC VALUE UNIT: one machine-readable result line on stdout.
 result() { printf 'RESULT part=%s peer=%s metric=%s value=%s unit=%s\n' "$@"; }

@@ -129,7 +129,13 @@ export class ControlServer {
   async close(): Promise<void> {
     const s = this.server;
     this.server = undefined;
-    for (const sock of this.sockets) sock.destroy();
+    // End rather than destroy: an answer just written (umount's own) must
+    // still reach its client. A peer that keeps its end open gets 1 s.
+    await Promise.all([...this.sockets].map((sock) => new Promise<void>((resolve) => {
+      const t = setTimeout(() => { sock.destroy(); resolve(); }, 1000);
+      sock.once('close', () => { clearTimeout(t); resolve(); });
+      sock.end();
+    })));
     if (s) await new Promise<void>((resolve) => s.close(() => resolve()));
     fs.rmSync(socketPath(this.storeDir), { force: true });
     fs.rmSync(tokenPath(this.storeDir), { force: true });

@@ -307,8 +307,7 @@ export class MountDaemon {
     control.on('umount', async () => {
       await vfs.sync();
       await unmountPath(this.mountpoint);
-      // After the answer has left (stop() closes every control socket).
-      setTimeout(() => void this.stop(false).then(() => process.exit(0)), 50);
+      setImmediate(() => void this.stop(false).then(() => process.exit(0)));
       return { unmounted: this.mountpoint };
     });
   }

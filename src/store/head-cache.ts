@@ -42,8 +42,10 @@ export class HeadCache {
     return this.scans.get(typeKey(pfs, objId, recType))?.get(`${from}:${to}`);
   }
 
+  /** Keeps a copy of `r` (the caller's array stays the caller's). */
   setScan(pfs: number, objId: number, recType: RecType, from: bigint, to: bigint, r: ScanResult): void {
     if (r.length > MAX_CACHED_SCAN) return;
+    r = r.slice();
     const tk = typeKey(pfs, objId, recType);
     let m = this.scans.get(tk);
     if (!m) {

@@ -90,6 +90,8 @@ export class Store {
   private readonly commitListeners = new Set<(tid: Tid) => void>();
   /** Only in a writable store: a read-only opener cannot see another process's commits invalidate it. */
   private readonly headCache: HeadCache | undefined;
+  /** The committed head as the live view reads it (through headCache when there is one). */
+  private readonly liveHead: RecordView;
 
   private constructor(dir: string, env: LmdbEnv, meta: StoreMeta, readOnly: boolean) {
     this.dir = dir;
@@ -97,6 +99,8 @@ export class Store {
     this.metaCache = meta;
     this.readOnly = readOnly;
     this.headCache = readOnly ? undefined : new HeadCache();
+    const head = new CommittedView(env, TID_MAX);
+    this.liveHead = this.headCache ? new CachedHeadView(head, this.headCache) : head;
     const raw = env.meta.get(META_NEXTOBJ);
     if (raw) {
       const m = decodePayload<Record<string, number>>(raw);
@@ -193,8 +197,7 @@ export class Store {
 
   /** The live state: the committed head with the flush group on top. */
   live(): RecordView {
-    const head = new CommittedView(this.env, TID_MAX);
-    return new LiveView(this.headCache ? new CachedHeadView(head, this.headCache) : head, this.group);
+    return new LiveView(this.liveHead, this.group);
   }
 
   /** Every version of every record of an object, oldest first per key. */
@@ -632,7 +635,7 @@ class CachedHeadView implements RecordView {
     const hit = this.cache.scan(pfs, objId, recType, from, to);
     if (hit) return hit.slice() as Array<{ key: bigint; payload: P }>;
     const r = this.head.scan<P>(pfs, objId, recType, from, to);
-    this.cache.setScan(pfs, objId, recType, from, to, r.slice());
+    this.cache.setScan(pfs, objId, recType, from, to, r);
     return r;
   }
 }

@@ -6,7 +6,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { execFileSync, spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { tmpDir } from './tmp.js';
+import { removeTmpDirs, tmpDir } from './tmp.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 /** dist/src/bin/h2fs.js, next to dist/test/helpers. */
@@ -111,6 +111,25 @@ export async function mount(m: Mounted, opts: string[] = []): Promise<void> {
 export async function umount(m: Mounted): Promise<void> {
   await h2fsOk(['umount', m.mnt]);
   live.delete(m);
+}
+
+/**
+ * For a describe() that works on one mounted store: registers its before
+ * (skip without FUSE, newfs, mount) and after (unmount, remove temp dirs)
+ * hooks. The returned object is filled in by the before hook.
+ */
+export function useMountedStore(): Mounted {
+  const m: Mounted = { store: '', mnt: '' };
+  before(async function () {
+    requireFuse(this);
+    Object.assign(m, await newStore());
+    await mount(m);
+  });
+  after(() => {
+    cleanupMounts();
+    removeTmpDirs();
+  });
+  return m;
 }
 
 /** kill -9 of the mount daemon, as a crash would. */

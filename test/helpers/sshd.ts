@@ -8,6 +8,7 @@ import net from 'node:net';
 import path from 'node:path';
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { tmpDir } from './tmp.js';
+import { H2FS_BIN } from './h2fs.js';
 
 export const SSHD = '/usr/sbin/sshd';
 
@@ -17,6 +18,11 @@ export interface Sshd {
   clientHome: string;
   hostPub: string;
   stop: () => void;
+}
+
+/** The environment h2fs runs in to reach `home`'s sshd: its key and known_hosts, no agent, this build remotely. */
+export function sshClientEnv(home: string): NodeJS.ProcessEnv {
+  return { HOME: home, H2FS_REMOTE: `${process.execPath} ${H2FS_BIN}`, SSH_AUTH_SOCK: '' };
 }
 
 export function sshdUnavailable(): string | undefined {

@@ -5,28 +5,14 @@
  */
 import { expect } from 'chai';
 import path from 'node:path';
-import {
-  cleanupMounts, daemonPidOf, mount, newStore, requireFuse, rssOf, sh, type Mounted,
-} from '../helpers/h2fs.js';
-import { removeTmpDirs } from '../helpers/tmp.js';
+import { daemonPidOf, mount, rssOf, sh, useMountedStore } from '../helpers/h2fs.js';
 
 const SIZE = 2 * 1024 * 1024 * 1024;
 const LIMIT_KIB = 300 * 1024;
 
 describe('a 2 GiB file', function () {
   this.timeout(900_000);
-  let m: Mounted;
-
-  before(async function () {
-    requireFuse(this);
-    m = await newStore();
-    await mount(m);
-  });
-
-  after(() => {
-    cleanupMounts();
-    removeTmpDirs();
-  });
+  const m = useMountedStore();
 
   it('is written and read back identical with daemon RssAnon under 300 MiB', () => {
     const pid = daemonPidOf(m.store)!;

@@ -9,10 +9,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import {
-  cleanupMounts, h2fsOk, isMounted, killDaemon, mount, type Mounted, newStore, requireFuse, sleep, tarMd5,
-} from '../helpers/h2fs.js';
-import { removeTmpDirs } from '../helpers/tmp.js';
+import { h2fsOk, isMounted, killDaemon, mount, sleep, tarMd5, useMountedStore } from '../helpers/h2fs.js';
 
 const LOAD = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../../test/helpers/write-load.mjs');
 
@@ -29,20 +26,10 @@ function checkPattern(file: string): void {
 
 describe('crash safety: kill -9 of the mount daemon under load', function () {
   this.timeout(600_000);
-  let m: Mounted;
   let load: ChildProcess | undefined;
-
-  before(async function () {
-    requireFuse(this);
-    m = await newStore();
-    await mount(m);
-  });
-
-  after(() => {
-    load?.kill('SIGKILL');
-    cleanupMounts();
-    removeTmpDirs();
-  });
+  // Hooks run in order: the load stops before the store is torn down.
+  after(() => load?.kill('SIGKILL'));
+  const m = useMountedStore();
 
   for (let round = 1; round <= 5; round++) {
     it(`round ${round}: remounts with the last synctid intact and no half flush group`, async () => {

@@ -7,27 +7,14 @@ import { expect } from 'chai';
 import fs from 'node:fs';
 import path from 'node:path';
 import { execFileSync } from 'node:child_process';
-import {
-  cleanupMounts, h2fs, h2fsOk, mount, newStore, requireFuse, sh, tarMd5, umount, type Mounted,
-} from '../helpers/h2fs.js';
-import { removeTmpDirs, tmpDir } from '../helpers/tmp.js';
+import { h2fs, h2fsOk, mount, newStore, sh, tarMd5, umount, useMountedStore } from '../helpers/h2fs.js';
+import { tmpDir } from '../helpers/tmp.js';
 
 const PERL_TREE = fs.existsSync('/usr/share/perl') ? '/usr/share/perl' : '/usr/share/perl5';
 
 describe('filesystem on a real FUSE mount', function () {
   this.timeout(300_000);
-  let m: Mounted;
-
-  before(async function () {
-    requireFuse(this);
-    m = await newStore();
-    await mount(m);
-  });
-
-  after(() => {
-    cleanupMounts();
-    removeTmpDirs();
-  });
+  const m = useMountedStore();
 
   it('stores a real tree and reads it back identical (diff -r)', () => {
     sh(`cp -a "${PERL_TREE}" "${m.mnt}/perl"`);

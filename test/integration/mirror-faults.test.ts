@@ -10,7 +10,7 @@ import { spawn } from 'node:child_process';
 import {
   cleanupMounts, h2fs, H2FS_BIN, h2fsOk, linkTarget, linkTid, mount, type Mounted, newStore, requireFuse, sh, sleep, tarMd5,
 } from '../helpers/h2fs.js';
-import { sshdUnavailable, startSshd, type Sshd } from '../helpers/sshd.js';
+import { sshClientEnv, type Sshd, sshdUnavailable, startSshd } from '../helpers/sshd.js';
 import { randomFile } from '../helpers/trees.js';
 import { removeTmpDirs } from '../helpers/tmp.js';
 import { encodeFrame, FrameDecoder, MREC, type Frame } from '../../src/mirror/index.js';
@@ -33,7 +33,7 @@ describe('mirroring under faults', function () {
   before(async function () {
     requireFuse(this, sshdUnavailable);
     sshd = await startSshd();
-    env = { HOME: sshd.clientHome, H2FS_REMOTE: `${process.execPath} ${H2FS_BIN}`, SSH_AUTH_SOCK: '' };
+    env = sshClientEnv(sshd.clientHome);
     master = await newStore();
     slave = await newStore();
     // Small flush groups: 16 MiB restart points in the 2 GiB copy.

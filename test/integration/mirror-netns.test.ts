@@ -10,7 +10,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { cleanupMounts, H2FS_BIN, h2fsOk, mount, newStore, requireFuse, sh, type Mounted } from '../helpers/h2fs.js';
-import { sshdUnavailable } from '../helpers/sshd.js';
+import { sshClientEnv, sshdUnavailable } from '../helpers/sshd.js';
 import { randomFile } from '../helpers/trees.js';
 import { removeTmpDirs, tmpDir } from '../helpers/tmp.js';
 
@@ -94,7 +94,7 @@ describe('mirror-stream across network faults (network namespaces)', function ()
     ].join('\n') + '\n');
     const pub = fs.readFileSync(path.join(sshdDir, 'hostkey.pub'), 'utf8').split(' ').slice(0, 2).join(' ');
     fs.writeFileSync(path.join(home, '.ssh/known_hosts'), `${slaveIp} ${pub}\n`);
-    env = { HOME: home, H2FS_REMOTE: `${process.execPath} ${H2FS_BIN}`, SSH_AUTH_SOCK: '' };
+    env = sshClientEnv(home);
     master = await newStore();
     slave = await newStore();
     await mount(master);

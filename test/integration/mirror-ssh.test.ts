@@ -9,7 +9,7 @@ import path from 'node:path';
 import {
   cleanupMounts, h2fs, H2FS_BIN, h2fsOk, linkTid, mount, type Mounted, newStore, requireFuse, sh, tarMd5,
 } from '../helpers/h2fs.js';
-import { sshdUnavailable, startSshd, type Sshd } from '../helpers/sshd.js';
+import { sshClientEnv, type Sshd, sshdUnavailable, startSshd } from '../helpers/sshd.js';
 import { buildRichTree, randomFile } from '../helpers/trees.js';
 import { removeTmpDirs } from '../helpers/tmp.js';
 
@@ -30,7 +30,7 @@ describe('mirroring over SSH', function () {
   before(async function () {
     requireFuse(this, sshdUnavailable);
     sshd = await startSshd();
-    env = { HOME: sshd.clientHome, H2FS_REMOTE: `${process.execPath} ${H2FS_BIN}`, SSH_AUTH_SOCK: '' };
+    env = sshClientEnv(sshd.clientHome);
     master = await newStore();
     slave = await newStore();
     await mount(master);

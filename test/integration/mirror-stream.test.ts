@@ -10,7 +10,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import {
   cleanupMounts, h2fs, H2FS_BIN, h2fsOk, linkTarget, linkTid, mount, type Mounted, newStore, requireFuse, sh, sleep,
 } from '../helpers/h2fs.js';
-import { sshdUnavailable, startSshd, type Sshd } from '../helpers/sshd.js';
+import { sshClientEnv, type Sshd, sshdUnavailable, startSshd } from '../helpers/sshd.js';
 import { randomFile } from '../helpers/trees.js';
 import { removeTmpDirs } from '../helpers/tmp.js';
 
@@ -72,7 +72,7 @@ describe('mirror-stream', function () {
   before(async function () {
     requireFuse(this, sshdUnavailable);
     sshd = await startSshd();
-    env = { HOME: sshd.clientHome, H2FS_REMOTE: `${process.execPath} ${H2FS_BIN}`, SSH_AUTH_SOCK: '' };
+    env = sshClientEnv(sshd.clientHome);
     master = await newStore();
     slave = await newStore();
     await mount(master);

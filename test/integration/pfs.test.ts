@@ -6,10 +6,8 @@
 import { expect } from 'chai';
 import fs from 'node:fs';
 import { execFileSync } from 'node:child_process';
-import {
-  cleanupMounts, H2FS_BIN, h2fs, h2fsOk, mount, newStore, requireFuse, sh, tarMd5, type Mounted,
-} from '../helpers/h2fs.js';
-import { removeTmpDirs, tmpDir } from '../helpers/tmp.js';
+import { h2fs, H2FS_BIN, h2fsOk, mount, sh, tarMd5, useMountedStore } from '../helpers/h2fs.js';
+import { tmpDir } from '../helpers/tmp.js';
 
 function statusField(out: string, key: string): string {
   const m = new RegExp(`^ {4}${key}=(.*)$`, 'm').exec(out);
@@ -29,18 +27,7 @@ function errnoOf(fn: () => void): string | undefined {
 
 describe('pseudo-filesystems on a real mount', function () {
   this.timeout(120_000);
-  let m: Mounted;
-
-  before(async function () {
-    requireFuse(this);
-    m = await newStore();
-    await mount(m);
-  });
-
-  after(() => {
-    cleanupMounts();
-    removeTmpDirs();
-  });
+  const m = useMountedStore();
 
   it('creates a master whose link reads @@-1:00001 and cd -P lands in its root', async () => {
     const out = await h2fsOk(['pfs-master', `${m.mnt}/obj`, 'label=objects']);
