@@ -10,25 +10,37 @@ import * as log from '../log.js';
 import { parseSeconds, parseSize } from './args.js';
 import { EXIT_FAILURE, EXIT_USAGE } from './exit-codes.js';
 import type { Command, GlobalOptions } from './context.js';
-import { newfs } from './commands/newfs.js';
-import { mount, umount } from './commands/mount.js';
-import { synctid } from './commands/synctid.js';
-import { history } from './commands/history.js';
-import { info } from './commands/info.js';
-import { mirrorCopy, mirrorDump, mirrorRead, mirrorReadStream, mirrorWrite } from './commands/mirror.js';
-import { mirrorStream } from './commands/mirror-stream.js';
-import { pfsDestroy, pfsDowngrade, pfsMaster, pfsSlave, pfsStatus, pfsUpdate, pfsUpgrade } from './commands/pfs.js';
-
-export const COMMANDS: readonly Command[] = [
-  newfs, mount, umount, synctid, history, info,
-  pfsMaster, pfsSlave, pfsStatus, pfsUpdate, pfsUpgrade, pfsDowngrade, pfsDestroy,
-  mirrorRead, mirrorReadStream, mirrorWrite, mirrorDump, mirrorCopy, mirrorStream,
+/**
+ * Command modules load on demand: the heavy ones (LMDB, FUSE, SSH) cost
+ * 50-80 ms each to load, and `h2fs synctid` needs none of them.
+ */
+export const COMMANDS: ReadonlyArray<readonly [string, () => Promise<Command>]> = [
+  ['newfs', async () => (await import('./commands/newfs.js')).newfs],
+  ['mount', async () => (await import('./commands/mount.js')).mount],
+  ['umount', async () => (await import('./commands/mount.js')).umount],
+  ['synctid', async () => (await import('./commands/synctid.js')).synctid],
+  ['history', async () => (await import('./commands/history.js')).history],
+  ['info', async () => (await import('./commands/info.js')).info],
+  ['pfs-master', async () => (await import('./commands/pfs.js')).pfsMaster],
+  ['pfs-slave', async () => (await import('./commands/pfs.js')).pfsSlave],
+  ['pfs-status', async () => (await import('./commands/pfs.js')).pfsStatus],
+  ['pfs-update', async () => (await import('./commands/pfs.js')).pfsUpdate],
+  ['pfs-upgrade', async () => (await import('./commands/pfs.js')).pfsUpgrade],
+  ['pfs-downgrade', async () => (await import('./commands/pfs.js')).pfsDowngrade],
+  ['pfs-destroy', async () => (await import('./commands/pfs.js')).pfsDestroy],
+  ['mirror-read', async () => (await import('./commands/mirror.js')).mirrorRead],
+  ['mirror-read-stream', async () => (await import('./commands/mirror.js')).mirrorReadStream],
+  ['mirror-write', async () => (await import('./commands/mirror.js')).mirrorWrite],
+  ['mirror-dump', async () => (await import('./commands/mirror.js')).mirrorDump],
+  ['mirror-copy', async () => (await import('./commands/mirror.js')).mirrorCopy],
+  ['mirror-stream', async () => (await import('./commands/mirror-stream.js')).mirrorStream],
 ];
 
 export const VERSION = '0.1.0';
 
-export function usageText(): string {
-  const lines = COMMANDS.map((c) => `    h2fs ${c.usage}`);
+export async function usageText(): Promise<string> {
+  const commands = await Promise.all(COMMANDS.map(([, load]) => load()));
+  const lines = commands.map((c) => `    h2fs ${c.usage}`);
   return 'usage: h2fs [-v] [-q] [-y] [-2] [-b RATE] [-i SECONDS] [--json] COMMAND ARGS\n' +
     'commands:\n' + lines.join('\n') + '\n' + 'see h2fs(8) for details\n';
 }
@@ -81,12 +93,13 @@ export async function run(argv: string[], stdio: Stdio, self: string[] = [proces
       return 0;
     }
     if (help || rest.length === 0) {
-      (help ? stdio.stdout : stdio.stderr).write(usageText());
+      (help ? stdio.stdout : stdio.stderr).write(await usageText());
       return help ? 0 : EXIT_USAGE;
     }
     cmdName = rest[0]!;
-    const cmd = COMMANDS.find((c) => c.name === cmdName);
-    if (!cmd) throw H2Error.usage(`unknown command '${cmdName}'`, 'H2_USAGE', 'run h2fs --help for the commands');
+    const load = COMMANDS.find(([name]) => name === cmdName)?.[1];
+    if (!load) throw H2Error.usage(`unknown command '${cmdName}'`, 'H2_USAGE', 'run h2fs --help for the commands');
+    const cmd = await load();
     return await cmd.run({ args: rest.slice(1), global, stdout: stdio.stdout, stderr: stdio.stderr, self });
   } catch (e) {
     return reportError(e, stdio.stderr);

@@ -7,9 +7,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { H2Error } from '../errors.js';
 import { parseTid } from '../tid.js';
-import { Store } from '../store/index.js';
-import { locateMount } from '../control/locate.js';
-import { daemonPid } from '../daemon/mount-daemon.js';
+import { isStoreDir } from '../store/is-store.js';
+import { daemonPid, locateMount } from '../control/locate.js';
 
 export type Target =
   | { kind: 'mount'; store: string; mountpoint: string | undefined; inner: string }
@@ -39,7 +38,7 @@ export function resolveTarget(cmd: string, p: string): Target {
   const loc = locateMount(real);
   if (loc) return { kind: 'mount', store: loc.mount.store, mountpoint: loc.mount.mountpoint, inner: loc.inner };
   const abs = path.resolve(p);
-  if (Store.isStore(abs)) {
+  if (isStoreDir(abs)) {
     if (daemonPid(abs) !== undefined) return { kind: 'mount', store: abs, mountpoint: undefined, inner: '/' };
     return { kind: 'store', store: abs };
   }

@@ -4,6 +4,7 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
+import { pidPath } from './protocol.js';
 
 export interface H2Mount {
   mountpoint: string;
@@ -60,5 +61,24 @@ export function isMountpoint(mountpoint: string): boolean {
     return text.split('\n').some((l) => unescapeMountinfo(l.split(' ')[4] ?? '') === abs);
   } catch {
     return false;
+  }
+}
+
+function pidAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/** The pid of a live daemon serving `storeDir`, if any. */
+export function daemonPid(storeDir: string): number | undefined {
+  try {
+    const pid = Number(fs.readFileSync(pidPath(storeDir), 'utf8').trim());
+    return pid > 0 && pidAlive(pid) ? pid : undefined;
+  } catch {
+    return undefined;
   }
 }

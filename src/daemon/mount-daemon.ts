@@ -18,7 +18,7 @@ import { FrameChannel, MirrorReader, MirrorWriter } from '../mirror/index.js';
 import { mountFuse } from '../fuse/mount.js';
 import { ControlServer } from '../control/server.js';
 import { pidPath } from '../control/protocol.js';
-import { isMountpoint, mountAt } from '../control/locate.js';
+import { daemonPid, isMountpoint, mountAt } from '../control/locate.js';
 
 const run = promisify(execFile);
 
@@ -59,25 +59,6 @@ export function parseMountOptions(text: string | undefined): MountOptions {
     }
   }
   return o;
-}
-
-function pidAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-
-/** The pid of a live daemon serving `storeDir`, if any. */
-export function daemonPid(storeDir: string): number | undefined {
-  try {
-    const pid = Number(fs.readFileSync(pidPath(storeDir), 'utf8').trim());
-    return pid > 0 && pidAlive(pid) ? pid : undefined;
-  } catch {
-    return undefined;
-  }
 }
 
 /** Unmounts a FUSE mount (fusermount3, else umount). */

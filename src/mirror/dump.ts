@@ -1,6 +1,6 @@
 /** mirror-dump: one line per frame, HAMMER-like. */
 import { formatTid } from '../tid.js';
-import { RECTYPE_NAME } from '../store/index.js';
+import { RECTYPE_NAME } from '../store/keys.js';
 import { MREC, type Frame } from './frame.js';
 
 const hex16 = (n: number | bigint): string => BigInt(n).toString(16).padStart(16, '0');

@@ -3,7 +3,8 @@
  * rec_type requires before it can reach a slave's store.
  */
 import { H2Error } from '../errors.js';
-import { RECTYPE, type Payload, type RecType } from '../store/index.js';
+import { RECTYPE, type RecType } from '../store/keys.js';
+import type { Payload } from '../store/record.js';
 
 function fail(what: string): never {
   throw new H2Error('H2_PROTOCOL', `invalid record in stream: ${what}`);

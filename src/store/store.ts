@@ -16,6 +16,7 @@ import {
 import { openLmdb, NO_SYNC_FLUSH, type LmdbEnv } from './lmdb.js';
 import { FlushGroup, type StagedRecord } from './flush-group.js';
 import { HeadCache } from './head-cache.js';
+import { isStoreDir } from './is-store.js';
 import { visibleAt, type Payload, type StoredRecord } from './record.js';
 import { PFS_MAX, pfsHeaderKey, type PfsHeader } from './pfs.js';
 
@@ -129,7 +130,7 @@ export class Store {
   }
 
   static isStore(dir: string): boolean {
-    return fs.existsSync(path.join(dir, 'data.mdb'));
+    return isStoreDir(dir);
   }
 
   static open(dir: string, opts: { readOnly?: boolean } = {}): Store {

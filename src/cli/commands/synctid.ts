@@ -1,6 +1,5 @@
 /** h2fs synctid PATH: commit now and print the TID of the durable state. */
 import { formatTid } from '../../tid.js';
-import { Store } from '../../store/index.js';
 import { controlCall } from '../../control/client.js';
 import { parseCommandArgs, requirePositionals } from '../args.js';
 import { resolveTarget } from '../target.js';
@@ -20,6 +19,7 @@ export const synctid: Command = {
     if (t.kind === 'mount') {
       tid = await controlCall<string>(t.store, 'synctid');
     } else {
+      const { Store } = await import('../../store/index.js');
       const store = Store.open(t.store);
       tid = formatTid(store.lastTid);
       await store.close();

@@ -2,7 +2,7 @@ import { expect } from 'chai';
 import fs from 'node:fs';
 import path from 'node:path';
 import { Writable } from 'node:stream';
-import { run } from '../../../src/cli/main.js';
+import { COMMANDS, run } from '../../../src/cli/main.js';
 import { Store } from '../../../src/store/index.js';
 import { removeTmpDirs, tmpDir } from '../../helpers/tmp.js';
 
@@ -49,6 +49,15 @@ async function newStore(): Promise<string> {
 
 describe('cli/main run()', () => {
   after(() => removeTmpDirs());
+
+  it('loads each command on demand under the name it is listed by, and --help lists them all', async () => {
+    for (const [name, load] of COMMANDS) {
+      expect((await load()).name, name).to.equal(name);
+    }
+    const r = await h2fs('--help');
+    expect(r.code).to.equal(0);
+    for (const [name] of COMMANDS) expect(r.out).to.match(new RegExp(`^ {4}h2fs ${name}( |$)`, 'm'));
+  });
 
   it('no arguments: exit 2 and the usage on stderr', async () => {
     const r = await h2fs();
