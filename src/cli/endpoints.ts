@@ -8,7 +8,8 @@ import { H2Error } from '../errors.js';
 import { formatTid, type Tid } from '../tid.js';
 import { controlStream } from '../control/client.js';
 import type { Endpoint } from '../mirror/index.js';
-import { parseRemoteSpec, sshExec, type SshOptions } from '../transport/index.js';
+import { parseRemoteSpec } from '../transport/remote-spec.js';
+import type { SshOptions } from '../transport/ssh.js';
 import { pathInMount } from './target.js';
 import { askTty } from './tty.js';
 
@@ -40,6 +41,7 @@ export async function openSource(spec: string, o: EndpointOptions): Promise<Open
   if (remote) {
     const args = ['-2', ...verboseFlags(o.verbose), ...(o.intervalSecs ? ['-i', String(o.intervalSecs)] : []),
       o.stream ? 'mirror-read-stream' : 'mirror-read', remote.path, ...(o.begTid !== undefined ? [formatTid(o.begTid)] : [])];
+    const { sshExec } = await import('../transport/ssh.js');
     const ep = await sshExec(remote, args, { ...o.ssh, remoteCommand: remoteCommand(o) });
     return { ...ep, label: spec };
   }
@@ -77,6 +79,7 @@ export async function openTarget(spec: string, o: EndpointOptions): Promise<Open
   const remote = parseRemoteSpec(spec);
   if (remote) {
     const args = ['-2', ...verboseFlags(o.verbose), ...(o.yes ? ['-y'] : []), 'mirror-write', remote.path];
+    const { sshExec } = await import('../transport/ssh.js');
     const ep = await sshExec(remote, args, { ...o.ssh, remoteCommand: remoteCommand(o) });
     return { ...ep, label: spec };
   }

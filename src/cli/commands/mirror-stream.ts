@@ -9,7 +9,7 @@ import { H2Error } from '../../errors.js';
 import * as log from '../../log.js';
 import { formatTid, tidToDate, type Tid } from '../../tid.js';
 import { MREC, relay, type Frame, type RelayState } from '../../mirror/index.js';
-import { BandwidthLimit } from '../../transport/index.js';
+import { BandwidthLimit } from '../../transport/bwlimit.js';
 import { parseCommandArgs, requirePositionals } from '../args.js';
 import type { Command, CommandContext } from '../context.js';
 import { openSource, openTarget, type OpenedEndpoint } from '../endpoints.js';

@@ -11,7 +11,7 @@ import { controlStream } from '../../control/client.js';
 import {
   encodeFrame, formatFrame, FrameDecoder, MREC, relay, type Endpoint, type Frame, type RelayState,
 } from '../../mirror/index.js';
-import { BandwidthLimit } from '../../transport/index.js';
+import { BandwidthLimit } from '../../transport/bwlimit.js';
 import { parseCommandArgs, requirePositionals } from '../args.js';
 import type { Command, CommandContext } from '../context.js';
 import { mayCreateSlave, openSource, openTarget, type EndpointOptions } from '../endpoints.js';
