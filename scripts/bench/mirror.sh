@@ -3,9 +3,10 @@
 # from a master to a slave over SSH (to lib.sh's temporary sshd on
 # 127.0.0.1), by three peers, one after the other:
 #   h2fs   master store (bench_store), `h2fs pfs-master $M/obj`, tree in
-#          $M/obj; each mirror is `h2fs synctid $M` then
+#          $M/obj; each mirror is
 #          `h2fs mirror-copy $M/obj 127.0.0.1:PORT:$S/pfs1` (the first with
-#          -y, which creates the slave PFS) into a second bench_store.
+#          -y, which creates the slave PFS) into a second bench_store;
+#          mirror-copy makes its consistent point itself (a synctid).
 #          h2fs uses its built-in SSH client (ssh2), the others OpenSSH.
 #   btrfs  two loop-mounted btrfs images in $bench_work (on /tmp, ext4),
 #          source tree in a subvolume; each mirror is
@@ -15,10 +16,11 @@
 #          /tmp, ext4); each mirror is
 #          `rsync -a --delete --stats -e "ssh ..." SRC/ root@127.0.0.1:DST/`.
 # Times are wall clock around the commands above, SSH connection set-up
-# included; for h2fs and btrfs they include the step that makes the
-# consistent point (synctid / read-only snapshot), also reported on its own
-# as prep_ms. Before each timed mirror everything is written back (`sync`,
-# then 2 s so h2fs's 1 s flush group commits too), untimed. Note that
+# included; they include the step that makes the consistent point (btrfs:
+# the read-only snapshot, also reported on its own as prep_ms; h2fs: inside
+# mirror-copy, prep_ms 0). Before each timed mirror everything is written
+# back (`sync`, then 2 s so h2fs's 1 s flush group commits too), untimed,
+# so that no peer's time includes writing the changes back. Note that
 # `h2fs mirror-copy` returns only once the slave has the last TID on disk;
 # rsync and btrfs receive return with the data still in the page cache.
 # Bytes on the wire = the payload the source ships, before SSH framing:
@@ -279,9 +281,10 @@ peer_h2fs() {
     settle
     local lines t0 t1 t2 bytes wire
     lines=$(wc -l < "$log")
+    # mirror-copy commits the master's pending changes itself (as HAMMER's
+    # mirror-read does a synctid first): no separate prep step.
     t0=$(now_ns)
-    h2fs synctid "$M" >/dev/null
-    t1=$(now_ns)
+    t1=$t0
     h2fs -v $y mirror-copy "$M/obj" "127.0.0.1:$bench_port:$S/pfs1" >"$out" 2>&1 || { cat "$out" >&2; say "h2fs: mirror-copy failed"; exit 1; }
     t2=$(now_ns)
     y=

@@ -209,6 +209,10 @@ export class MountDaemon {
       sock.once('end', () => stop.abort());
       sock.once('close', () => stop.abort());
       const minDelay = Number(a.intervalMs ?? 0);
+      // As HAMMER's mirror-read does a synctid first: the stream carries
+      // everything written before it was asked for, not just what the 1 s
+      // flush group happened to commit already.
+      if (store.getPfs(pfs)?.mode === 'master') await vfs.sync();
       const reader = new MirrorReader({
         store, pfs, channel, twoWay: a.twoWay === true, stream: a.stream === true, signal: stop.signal,
         ...(a.begTid ? { begTid: parseTid(str(a.begTid)) } : {}),

@@ -108,6 +108,23 @@ describe('mirroring over SSH', function () {
     expect(tarMd5(`${slave.mnt}/@@${firstTid}:00001/tree`)).to.equal(tarMd5(`${master.mnt}/obj/@@${firstTid}/tree`));
   });
 
+  it('mirror-copy carries what was written just before it, as HAMMER\'s mirror-read syncs first', async () => {
+    // A master whose flush group would sit for an hour: only the mirror-read's own sync can commit it.
+    const lazy = await newStore();
+    await mount(lazy, ['-o', 'commit=3600']);
+    await h2fsOk(['pfs-master', `${lazy.mnt}/obj`]);
+    randomFile(`${lazy.mnt}/obj/fresh.bin`, 300_000);
+    const body = fs.readFileSync(`${lazy.mnt}/obj/fresh.bin`);
+    fs.mkdirSync(`${lazy.mnt}/obj/dir`);
+    fs.symlinkSync('fresh.bin', `${lazy.mnt}/obj/dir/link`);
+    const r = await h2fs(['-y', 'mirror-copy', `${lazy.mnt}/obj`, remote(`${slave.mnt}/lazy1`)], { env });
+    expect(r.code, r.stderr).to.equal(0);
+    expect(fs.readFileSync(`${slave.mnt}/lazy1/fresh.bin`).equals(body)).to.equal(true);
+    expect(fs.readlinkSync(`${slave.mnt}/lazy1/dir/link`)).to.equal('fresh.bin');
+    // Nothing was left behind uncommitted: a synctid now finds the TID the slave has.
+    expect(linkTid(`${slave.mnt}/lazy1`)).to.equal((await h2fsOk(['synctid', lazy.mnt])).trim());
+  });
+
   it('refuses an unknown host key by default; --accept-new records it', async () => {
     const home = path.join(path.dirname(sshd.clientHome), 'home2');
     fs.mkdirSync(path.join(home, '.ssh'), { recursive: true });
