@@ -35,6 +35,11 @@ export class FrameChannel {
     return this.decoder.bytesIn;
   }
 
+  /** Frames already decoded and waiting: next() will not wait for the link. */
+  get buffered(): number {
+    return this.decoder.readableLength;
+  }
+
   get canSend(): boolean {
     return this.out !== null && !this.out.destroyed && this.out.writable;
   }

@@ -127,30 +127,26 @@ export type Frame =
 
 const packr = new Packr({ useRecords: false, int64AsType: 'bigint', mapsAsObjects: true });
 
-function header(type: number, len: number): Buffer {
-  const h = Buffer.allocUnsafe(HEADER_LEN);
-  h.writeUInt32BE(SIGNATURE, 0);
-  h.writeUInt32BE(len, 8);
-  h.writeUInt16BE(type, 12);
-  h.writeUInt16BE(STREAM_VERSION, 14);
-  return h;
-}
-
 /** Encodes one frame into a single buffer. */
 export function encodeFrame(f: Frame): Buffer {
-  let payload: Buffer;
-  if (f.type === MREC.REC) {
-    const meta = packr.pack(f.msg);
-    payload = Buffer.allocUnsafe(4 + meta.length + f.data.length);
-    payload.writeUInt32BE(meta.length, 0);
-    meta.copy(payload, 4);
-    f.data.copy(payload, 4 + meta.length);
-  } else {
-    payload = packr.pack(f.msg);
-  }
-  const len = HEADER_LEN + payload.length;
+  // One allocation per frame: a record's data block is copied once, not twice.
+  const meta = packr.pack(f.msg);
+  const dataLen = f.type === MREC.REC ? f.data.length : 0;
+  const bodyLen = f.type === MREC.REC ? 4 + meta.length + dataLen : meta.length;
+  const len = HEADER_LEN + bodyLen;
   if (len > MAX_FRAME) throw new H2Error('H2_BAD_MRECORD', `frame of ${len} bytes exceeds the ${MAX_FRAME}-byte limit`);
-  const buf = Buffer.concat([header(f.type, len), payload], len);
+  const buf = Buffer.allocUnsafe(len);
+  buf.writeUInt32BE(SIGNATURE, 0);
+  buf.writeUInt32BE(len, 8);
+  buf.writeUInt16BE(f.type, 12);
+  buf.writeUInt16BE(STREAM_VERSION, 14);
+  if (f.type === MREC.REC) {
+    buf.writeUInt32BE(meta.length, HEADER_LEN);
+    meta.copy(buf, HEADER_LEN + 4);
+    f.data.copy(buf, HEADER_LEN + 4 + meta.length);
+  } else {
+    meta.copy(buf, HEADER_LEN);
+  }
   buf.writeUInt32BE(crc32(buf.subarray(8)), 4);
   return buf;
 }
@@ -322,6 +318,80 @@ export class FrameEncoder extends Transform {
       cb(null, b);
     } catch (e) {
       cb(e as Error);
+    }
+  }
+}
+
+/** What a watcher sees of a frame: records only by type, everything else whole. */
+export type WatchedFrame = Exclude<Frame, { type: typeof MREC.REC | typeof MREC.DEL }>
+  | { type: typeof MREC.REC | typeof MREC.DEL };
+
+/**
+ * Follows frame boundaries in a byte stream for someone who only watches
+ * (the relay between two endpoints): REC and DEL frames are skipped over
+ * without being copied, checked or decoded, since the receiving side does
+ * all of that; the few control frames are decoded in full. Stops watching
+ * (`blind`) at the first thing it cannot follow; it never alters the bytes.
+ */
+export class FrameWatcher {
+  private head = Buffer.alloc(0);
+  /** Bytes of the current REC/DEL frame still to skip. */
+  private skip = 0;
+  /** A control frame being assembled. */
+  private body: Buffer[] = [];
+  private bodyHave = 0;
+  private bodyLen = 0;
+  blind = false;
+
+  constructor(private readonly onFrame: (f: WatchedFrame) => void) {}
+
+  write(chunk: Buffer): void {
+    let off = 0;
+    try {
+      while (!this.blind && off < chunk.length) {
+        if (this.skip > 0) {
+          const n = Math.min(this.skip, chunk.length - off);
+          this.skip -= n;
+          off += n;
+          continue;
+        }
+        if (this.bodyLen > 0) {
+          const n = Math.min(this.bodyLen - this.bodyHave, chunk.length - off);
+          this.body.push(chunk.subarray(off, off + n));
+          this.bodyHave += n;
+          off += n;
+          if (this.bodyHave === this.bodyLen) {
+            const frame = Buffer.concat(this.body, this.bodyLen);
+            this.body = [];
+            this.bodyHave = 0;
+            this.bodyLen = 0;
+            if (frame.readUInt32BE(4) !== crc32(frame.subarray(8))) throw bad('bad crc');
+            this.onFrame(decodeFrameBody(frame.readUInt16BE(12), frame.subarray(HEADER_LEN)) as WatchedFrame);
+          }
+          continue;
+        }
+        const n = Math.min(HEADER_LEN - this.head.length, chunk.length - off);
+        this.head = Buffer.concat([this.head, chunk.subarray(off, off + n)]);
+        off += n;
+        if (this.head.length < HEADER_LEN) break;
+        const head = this.head;
+        this.head = Buffer.alloc(0);
+        const len = head.readUInt32BE(8);
+        const type = head.readUInt16BE(12);
+        if (head.readUInt32BE(0) !== SIGNATURE || len < HEADER_LEN || len > MAX_FRAME) throw bad('lost the frame boundaries');
+        if (type === MREC.REC || type === MREC.DEL) {
+          this.skip = len - HEADER_LEN;
+          this.onFrame({ type });
+        } else if (len === HEADER_LEN) {
+          throw bad('empty control frame');
+        } else {
+          this.body = [head];
+          this.bodyHave = HEADER_LEN;
+          this.bodyLen = len;
+        }
+      }
+    } catch {
+      this.blind = true;
     }
   }
 }

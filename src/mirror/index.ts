@@ -1,5 +1,5 @@
 export { FrameChannel, peerError } from './channel.js';
-export { FrameDecoder, FrameEncoder, MREC, MREC_NAME, STREAM_VERSION, encodeFrame, decodeFrameBody, type Frame,
+export { FrameDecoder, FrameEncoder, MREC, MREC_NAME, STREAM_VERSION, encodeFrame, decodeFrameBody, type Frame, type WatchedFrame, FrameWatcher,
   type HelloMsg } from './frame.js';
 export { MirrorReader, type ReaderOptions, type ReaderProgress, type ReaderResult } from './reader.js';
 export { MirrorWriter, type TargetResolver, type WriterOptions, type WriterProgress, type WriterResult } from './writer.js';

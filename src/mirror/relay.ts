@@ -6,7 +6,7 @@
 import { PassThrough, Transform, type Readable, type TransformCallback, type Writable } from 'node:stream';
 import { H2Error } from '../errors.js';
 import type { Tid } from '../tid.js';
-import { FrameDecoder, MREC, type Frame } from './frame.js';
+import { FrameWatcher, MREC, type WatchedFrame } from './frame.js';
 
 export interface Endpoint {
   /** What the endpoint says (frames from the source, or answers from the target). */
@@ -32,23 +32,21 @@ export interface RelayState {
   error?: { from: 'source' | 'target'; code: string; message: string };
 }
 
-/** Passes bytes through and tells `onFrame` about each whole frame. */
+/** Passes bytes through and tells `onFrame` about each frame it sees go by. */
 class FrameTap extends Transform {
-  private readonly decoder = new FrameDecoder();
-  private blind = false;
+  private readonly watcher: FrameWatcher;
   bytes = 0;
 
-  constructor(onFrame: (f: Frame) => void, private readonly onBytes: (n: number) => void = () => undefined) {
+  constructor(onFrame: (f: WatchedFrame) => void, private readonly onBytes: (n: number) => void = () => undefined) {
     super();
-    this.decoder.on('data', onFrame);
-    // A malformed stream is the receiving side's to report; stop watching.
-    this.decoder.on('error', () => { this.blind = true; });
+    // A malformed stream is the receiving side's to report; the watcher just goes blind.
+    this.watcher = new FrameWatcher(onFrame);
   }
 
   override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
     this.bytes += chunk.length;
     this.onBytes(this.bytes);
-    if (!this.blind) this.decoder.write(chunk);
+    this.watcher.write(chunk);
     cb(null, chunk);
   }
 }
@@ -58,12 +56,12 @@ export interface RelayOptions {
   limiter?: Transform;
   /** Success needs the target's ACK of the final TID (false: a one-way stream, TERM suffices). */
   requireAck?: boolean;
-  onFrame?: (from: 'source' | 'target', f: Frame, state: RelayState) => void;
+  onFrame?: (from: 'source' | 'target', f: WatchedFrame, state: RelayState) => void;
 }
 
 export function relay(source: Endpoint, target: Endpoint, opts: RelayOptions = {}): { done: Promise<RelayState>; state: RelayState } {
   const state: RelayState = { forwardBytes: 0, backBytes: 0, records: 0 };
-  const seen = (from: 'source' | 'target') => (f: Frame): void => {
+  const seen = (from: 'source' | 'target') => (f: WatchedFrame): void => {
     switch (f.type) {
       case MREC.BATCH:
         state.batchBeg = f.msg.begTid;

@@ -2,9 +2,10 @@
  * The target side of a mirror stream. It checks who the source is, tells it
  * where the slave stands (two-way), then applies each TID whole: a TID's
  * records are held until its SYNC and written with the new sync-end-tid in
- * one LMDB transaction, and acknowledged once durable. Everything about the
- * stream is validated; on any fault nothing past the last whole TID is
- * applied and the slave stays where it was.
+ * one LMDB transaction (several whole TIDs share one when they arrive
+ * together), and acknowledged once durable. Everything about the stream is
+ * validated; on any fault the whole TIDs received are kept, nothing past
+ * them is applied, and the slave stays at a TID of the master.
  */
 import { H2Error } from '../errors.js';
 import * as log from '../log.js';
@@ -53,6 +54,16 @@ function protocol(msg: string): H2Error {
 export class MirrorWriter {
   private pending: MirrorOp[] = [];
   private pendingBytes = 0;
+  /**
+   * The last whole TID received but not yet written: while more frames are
+   * already waiting, several TIDs go into one LMDB transaction (one flush
+   * instead of one per TID). `deferredOps` of `pending` belong to it.
+   */
+  private deferred: Tid | undefined;
+  private deferredOps = 0;
+  private deferredBytes = 0;
+  private syncEndTid: Tid = 0n;
+  private pfs = 0;
   private ackTarget: Tid = 0n;
   private acking = false;
   private records = 0;
@@ -64,6 +75,12 @@ export class MirrorWriter {
     try {
       return await this.apply();
     } catch (e) {
+      // Whole TIDs that arrived before the fault are kept, as if written at once.
+      try {
+        this.writeDeferred();
+      } catch {
+        // The fault stands; the slave stays at its last written TID.
+      }
       if (this.o.twoWay) await channel.sendError(e);
       throw e;
     } finally {
@@ -91,10 +108,11 @@ export class MirrorWriter {
         { hint: `the source's shared-uuid is ${hello.sharedUuid}` });
     }
     const begSyncEndTid = store.syncEndTid(pfs);
-    let syncEndTid = begSyncEndTid;
+    this.pfs = pfs;
+    this.syncEndTid = begSyncEndTid;
     if (this.o.twoWay) {
       await channel.send({ type: MREC.TARGET, msg: { v: 1, version: STREAM_VERSION, sharedUuid: h.sharedUuid,
-        uniqueUuid: h.uniqueUuid, syncEndTid, created } });
+        uniqueUuid: h.uniqueUuid, syncEndTid: begSyncEndTid, created } });
     }
 
     let batch: { beg: Tid; end: Tid } | undefined;
@@ -105,11 +123,14 @@ export class MirrorWriter {
     const maxBuffer = this.o.maxBufferBytes ?? 64 * 1024 * 1024;
 
     for (;;) {
+      // Nothing more to hand: write what is whole before waiting for the link.
+      if (this.deferred !== undefined && channel.buffered === 0) this.writeDeferred();
       const f: Frame | null = await channel.next();
       if (f === null) {
+        this.writeDeferred();
         throw this.o.twoWay
-          ? new H2Error('H2_TRANSPORT', `the source closed the link; the slave stays at ${formatTid(syncEndTid)}`)
-          : protocol(`stream ended before its TERM (truncated?); the slave stays at ${formatTid(syncEndTid)}`);
+          ? new H2Error('H2_TRANSPORT', `the source closed the link; the slave stays at ${formatTid(this.syncEndTid)}`)
+          : protocol(`stream ended before its TERM (truncated?); the slave stays at ${formatTid(this.syncEndTid)}`);
       }
       switch (f.type) {
         case MREC.BATCH: {
@@ -117,8 +138,9 @@ export class MirrorWriter {
           if (batch && lastSync !== batch.end) throw protocol('BATCH before the previous batch was synced');
           if (endTid < begTid) throw protocol(`batch ends (${formatTid(endTid)}) before it begins (${formatTid(begTid)})`);
           if (prevEnd !== undefined && begTid !== prevEnd) throw protocol('batches are not contiguous');
-          if (begTid > syncEndTid) {
-            throw protocol(`stream starts at ${formatTid(begTid)} but the slave is at ${formatTid(syncEndTid)}: it would leave a gap`);
+          const at = this.deferred ?? this.syncEndTid;
+          if (begTid > at) {
+            throw protocol(`stream starts at ${formatTid(begTid)} but the slave is at ${formatTid(at)}: it would leave a gap`);
           }
           batch = { beg: begTid, end: endTid };
           lastEvent = begTid;
@@ -134,7 +156,7 @@ export class MirrorWriter {
           if (t <= lastSync) throw protocol(`record at ${formatTid(t)} after that TID was synced`);
           lastEvent = t;
           tidCount++;
-          if (t <= syncEndTid) break; // already whole on this slave
+          if (t <= this.syncEndTid) break; // already whole on this slave
           if (f.type === MREC.REC) {
             const v = validateRecord(f.msg.objId, f.msg.recType, f.msg.key, f.msg.payload, f.data);
             this.pending.push({ kind: 'create', objId: f.msg.objId, recType: v.recType, key: f.msg.key,
@@ -151,6 +173,7 @@ export class MirrorWriter {
           if (this.pendingBytes > maxBuffer) {
             // A huge TID: write what we have now; it stays invisible (and is
             // rolled back by pfs-upgrade) until its SYNC moves sync-end-tid.
+            this.writeDeferred();
             store.applyMirror(pfs, this.pending);
             this.pending = [];
             this.pendingBytes = 0;
@@ -168,27 +191,26 @@ export class MirrorWriter {
           }
           tidCount = 0;
           lastSync = t;
-          if (t > syncEndTid) {
-            store.applyMirror(pfs, this.pending, t);
-            syncEndTid = t;
-            this.ack(t);
-            this.o.onProgress?.({ syncEndTid, records: this.records, bytes: channel.bytesIn });
+          if (t > this.syncEndTid) {
+            this.deferred = t;
+            this.deferredOps = this.pending.length;
+            this.deferredBytes = this.pendingBytes;
+            if (this.pendingBytes > maxBuffer / 4) this.writeDeferred();
           } else if (this.pending.length) {
             throw protocol('records for TIDs the slave already has');
           }
-          this.pending = [];
-          this.pendingBytes = 0;
           if (t === batch.end) prevEnd = t;
           break;
         }
         case MREC.TERM: {
-          const reached = batch ? lastSync : syncEndTid;
-          if (this.pending.length) throw protocol('TERM with records not yet synced');
+          const reached = batch ? lastSync : this.syncEndTid;
+          if (this.pending.length > this.deferredOps) throw protocol('TERM with records not yet synced');
           if (f.msg.endTid !== reached) throw protocol(`TERM at ${formatTid(f.msg.endTid)} but the stream reached ${formatTid(reached)}`);
+          this.writeDeferred();
           await store.flushed();
-          if (this.o.twoWay) await channel.send({ type: MREC.ACK, msg: { v: 1, tid: syncEndTid } });
-          log.debug(`Mirror-write: Completed, updated snapshot to ${formatTid(syncEndTid)}`);
-          return { pfs, begSyncEndTid, syncEndTid, records: this.records, created };
+          if (this.o.twoWay) await channel.send({ type: MREC.ACK, msg: { v: 1, tid: this.syncEndTid } });
+          log.debug(`Mirror-write: Completed, updated snapshot to ${formatTid(this.syncEndTid)}`);
+          return { pfs, begSyncEndTid, syncEndTid: this.syncEndTid, records: this.records, created };
         }
         case MREC.ERROR:
           throw peerError(f);
@@ -196,6 +218,21 @@ export class MirrorWriter {
           throw protocol(`unexpected frame type ${f.type} from the source`);
       }
     }
+  }
+
+  /** Writes the whole TIDs held back, with the new sync-end-tid, in one transaction. */
+  private writeDeferred(): void {
+    const t = this.deferred;
+    if (t === undefined) return;
+    const ops = this.pending.splice(0, this.deferredOps);
+    this.pendingBytes -= this.deferredBytes;
+    this.deferred = undefined;
+    this.deferredOps = 0;
+    this.deferredBytes = 0;
+    this.o.store.applyMirror(this.pfs, ops, t);
+    this.syncEndTid = t;
+    this.ack(t);
+    this.o.onProgress?.({ syncEndTid: t, records: this.records, bytes: this.o.channel.bytesIn });
   }
 
   /** Acknowledges `tid` once it is on disk; acks coalesce while a flush is pending. */

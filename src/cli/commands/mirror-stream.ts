@@ -8,7 +8,7 @@
 import { H2Error } from '../../errors.js';
 import * as log from '../../log.js';
 import { formatTid, tidToDate, type Tid } from '../../tid.js';
-import { MREC, relay, type Frame, type RelayState } from '../../mirror/index.js';
+import { MREC, relay, type WatchedFrame, type RelayState } from '../../mirror/index.js';
 import { BandwidthLimit } from '../../transport/bwlimit.js';
 import { parseCommandArgs, requirePositionals } from '../args.js';
 import type { Command, CommandContext } from '../context.js';
@@ -179,7 +179,7 @@ export const mirrorStream: Command = {
           const limiter = ctx.global.bandwidth ? new BandwidthLimit(ctx.global.bandwidth) : undefined;
           const r = relay(current.src, current.dst, {
             ...(limiter ? { limiter } : {}),
-            onFrame: (from: 'source' | 'target', f: Frame, s: RelayState) => {
+            onFrame: (from: 'source' | 'target', f: WatchedFrame, s: RelayState) => {
               if (from === 'target' && (f.type === MREC.TARGET || f.type === MREC.ACK)) {
                 lastAcked = s.ackedTid ?? lastAcked;
                 if (outage !== undefined) {

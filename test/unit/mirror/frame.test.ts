@@ -5,8 +5,8 @@ import { crc32 } from 'node:zlib';
 import { fileURLToPath } from 'node:url';
 import { H2Error } from '../../../src/errors.js';
 import {
-  decodeFrameBody, encodeFrame, FrameDecoder, FrameEncoder, HEADER_LEN, MAX_FRAME, MREC, MREC_NAME, SIGNATURE,
-  STREAM_VERSION, type Frame,
+  decodeFrameBody, encodeFrame, FrameDecoder, FrameEncoder, FrameWatcher, HEADER_LEN, MAX_FRAME, MREC, MREC_NAME, SIGNATURE,
+  STREAM_VERSION, type Frame, type WatchedFrame,
 } from '../../../src/mirror/frame.js';
 import { goldenFrames, TID_2_63, TID_ABOVE_2_53, TID_HIGH } from '../../helpers/golden-frames.js';
 
@@ -309,6 +309,49 @@ describe('mirror/frame', () => {
       const want = Buffer.concat(golden.map((g) => encodeFrame(g.frame)));
       expect(Buffer.concat(chunks).equals(want)).to.equal(true);
       expect(enc.bytesOut).to.equal(want.length);
+    });
+  });
+  describe('FrameWatcher (what the relay sees go by)', () => {
+    const all = Buffer.concat(golden.map((g) => fixture(g.name)));
+    /** Records by type only; every control frame whole. */
+    const seen = golden.map((g): WatchedFrame =>
+      (g.frame.type === MREC.REC || g.frame.type === MREC.DEL ? { type: g.frame.type } : g.frame));
+
+    function watch(chunks: Buffer[]): { frames: WatchedFrame[]; w: FrameWatcher } {
+      const frames: WatchedFrame[] = [];
+      const w = new FrameWatcher((f) => frames.push(f));
+      for (const c of chunks) w.write(c);
+      return { frames, w };
+    }
+
+    it('follows the stream one byte at a time, in one chunk, and cut anywhere', () => {
+      expect(watch(oneByteChunks(all)).frames).to.deep.equal(seen);
+      const many = Buffer.concat([all, all, all]);
+      expect(watch([many]).frames).to.deep.equal([...seen, ...seen, ...seen]);
+      const cuts: Buffer[] = [];
+      for (let i = 0, step = 5; i < many.length; i += step, step = step === 5 ? 17 : 5) cuts.push(many.subarray(i, i + step));
+      const r = watch(cuts);
+      expect(r.frames).to.deep.equal([...seen, ...seen, ...seen]);
+      expect(r.w.blind).to.equal(false);
+    });
+
+    it('skips a REC it does not decode, even a 1 MiB one, and still sees the SYNC after it', () => {
+      const rec = encodeFrame({ type: MREC.REC, data: Buffer.alloc(1 << 20, 7),
+        msg: { v: 1, objId: 5, recType: 3, key: 0n, createTid: 9n, payload: { v: 1, len: 1 << 20 } } });
+      const sync = encodeFrame({ type: MREC.SYNC, msg: { v: 1, tid: 9n, count: 1 } });
+      const r = watch([rec.subarray(0, 10), rec.subarray(10, 70_000), rec.subarray(70_000), sync]);
+      expect(r.frames).to.deep.equal([{ type: MREC.REC }, { type: MREC.SYNC, msg: { v: 1, tid: 9n, count: 1 } }]);
+    });
+
+    it('goes blind at garbage or a damaged control frame, and never throws', () => {
+      const r = watch([Buffer.from('not a mirror stream at all'), all]);
+      expect(r.frames).to.deep.equal([]);
+      expect(r.w.blind).to.equal(true);
+      const sync = encodeFrame({ type: MREC.SYNC, msg: { v: 1, tid: 9n, count: 1 } });
+      sync[sync.length - 1]! ^= 1;
+      const d = watch([sync, all]);
+      expect(d.frames).to.deep.equal([]);
+      expect(d.w.blind).to.equal(true);
     });
   });
 });

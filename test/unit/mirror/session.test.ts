@@ -309,6 +309,92 @@ describe('mirror/session (MirrorReader and MirrorWriter in one process)', () => 
     });
   });
 
+  describe('several TIDs per transaction', () => {
+    /** The master of buildMaster plus 30 small TIDs. */
+    function manyTids(): Master {
+      const m = buildMaster();
+      for (let i = 0; i < 30; i++) {
+        writeFile(m.vfs, `${m.R}/docs/t${i % 7}`, `round ${i}\n`.repeat(i + 1));
+        if (i % 5 === 4) m.vfs.unlink(`${m.R}/docs/t${i % 7}`);
+        commit(m);
+      }
+      return m;
+    }
+
+    /** Counts the slave's mirror transactions and the TIDs they moved sync-end-tid to. */
+    function countApplies(store: Store): Tid[] {
+      const moved: Tid[] = [];
+      const orig = store.applyMirror.bind(store);
+      store.applyMirror = (pfs, ops, syncTid) => {
+        if (syncTid !== undefined) moved.push(syncTid);
+        orig(pfs, ops, syncTid);
+      };
+      return moved;
+    }
+
+    it('TIDs that arrive together are written together, and every TID reads back as on the master', async () => {
+      const m = manyTids();
+      const slave = newSlave(m.sharedUuid);
+      const moved = countApplies(slave.store);
+      const { bytes } = await oneWayStream(m.store, 1);
+      const syncs = (await decodeAll(bytes)).filter((f) => f.type === MREC.SYNC).length;
+      expect(syncs).to.be.greaterThan(30);
+      const out = await applyOneWay(slave.store, 1, bytes, bytes.length);
+      if (!out.ok) throw out.error;
+      expectTid(out.result.syncEndTid, m.store.lastTid, 'writer reached');
+      expect(moved.length, 'transactions').to.be.lessThan(syncs / 4);
+      expectSameHistory(m, slave);
+    });
+
+    it('a TID arriving alone is written at once (a stream is never held back)', async () => {
+      const m = manyTids();
+      const slave = newSlave(m.sharedUuid);
+      const moved = countApplies(slave.store);
+      const { bytes } = await oneWayStream(m.store, 1);
+      const frames = await decodeAll(bytes);
+      // One frame per chunk: nothing is ever waiting behind a SYNC.
+      const chunks = frames.map((f) => encodeFrame(f));
+      const input = new PassThrough();
+      const writer = new MirrorWriter({ store: slave.store, channel: new FrameChannel(input, null), twoWay: false,
+        resolveTarget: async () => ({ pfs: 1, created: false }) }).run();
+      for (const c of chunks) {
+        input.write(c);
+        await new Promise((r) => setImmediate(r));
+        const f = decodeFrameBody(c.readUInt16BE(12), c.subarray(HEADER_LEN));
+        if (f.type === MREC.SYNC) expectTid(slave.store.syncEndTid(1), f.msg.tid, 'sync-end-tid right after its SYNC');
+      }
+      input.end();
+      fulfilled((await Promise.allSettled([writer]))[0]!, 'writer');
+      expect(moved.length).to.equal(frames.filter((f) => f.type === MREC.SYNC).length);
+    });
+
+    it('a link cut after several whole TIDs keeps all of them, and nothing of the TID cut short', async () => {
+      const m = manyTids();
+      const slave = newSlave(m.sharedUuid);
+      const { bytes } = await oneWayStream(m.store, 1);
+      const frames = splitFrames(bytes);
+      // Cut inside the records of the 20th SYNC's TID.
+      let syncs = 0;
+      let cut = 0;
+      let lastWhole: Tid = 0n;
+      for (let i = 0; i < frames.length; i++) {
+        if (frameType(frames[i]!) !== MREC.SYNC) continue;
+        syncs++;
+        if (syncs === 20) {
+          cut = frames.slice(0, i - 1).reduce((n, f) => n + f.length, 0);
+          break;
+        }
+        lastWhole = frameTid(decodeFrameBody(MREC.SYNC, frames[i]!.subarray(HEADER_LEN)))!;
+      }
+      expect(cut).to.be.greaterThan(0);
+      const out = await applyOneWay(slave.store, 1, bytes.subarray(0, cut), cut);
+      expect(out.ok).to.equal(false);
+      expectTid(slave.store.syncEndTid(1), lastWhole, 'the slave kept every whole TID');
+      expect(eventsAfter(slave.store, 1, lastWhole), 'records past sync-end-tid').to.equal(0);
+      expectSameHistory(m, slave);
+    });
+  });
+
   describe('bad input never damages the slave', () => {
     type Variant = { name: string; bytes: Buffer; mustReject: boolean };
 
