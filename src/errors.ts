@@ -40,10 +40,19 @@ export class H2Error extends Error {
     return !this.code.startsWith('H2_');
   }
 
+  /**
+   * An errno answer (ENOENT for every negative lookup, EEXIST, ...): an
+   * expected outcome on the FUSE hot path, so no stack trace is captured
+   * (that was a third of a failed lookup's time).
+   */
   static posix(code: PosixCode, message: string = code): H2Error {
-    const e = new H2Error(code, message);
-    Error.captureStackTrace(e, H2Error.posix);
-    return e;
+    const limit = Error.stackTraceLimit;
+    Error.stackTraceLimit = 0;
+    try {
+      return new H2Error(code, message);
+    } finally {
+      Error.stackTraceLimit = limit;
+    }
   }
 
   static usage(message: string, code: 'H2_USAGE' | 'H2_BAD_TID' = 'H2_USAGE', hint?: string): H2Error {

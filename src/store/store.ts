@@ -40,6 +40,12 @@ export interface RecordView {
   get<P extends Payload>(lk: LogicalKey): P | undefined;
   /** Bytes of a DATA record (may be shorter than the block). */
   getData(lk: LogicalKey): Buffer | undefined;
+  /**
+   * Copies up to `n` bytes of a DATA record from `srcOff` into `dst` at
+   * `dstOff`, without an intermediate copy (the read path); returns the bytes
+   * copied, 0 when the record is shorter or absent.
+   */
+  copyData(lk: LogicalKey, dst: Buffer, dstOff: number, srcOff: number, n: number): number;
   /** Visible records of one object and rec_type with from <= key <= to, by key. */
   scan<P extends Payload>(pfs: number, objId: number, recType: RecType, from?: bigint, to?: bigint):
     Array<{ key: bigint; payload: P }>;
@@ -554,6 +560,14 @@ function latestVersion(env: LmdbEnv, lkBuf: Buffer, atOrBefore?: Tid): { key: Bu
   return undefined;
 }
 
+function copyOut(data: Buffer, dst: Buffer, dstOff: number, srcOff: number, n: number): number {
+  const avail = Math.max(0, Math.min(n, data.length - srcOff));
+  // set(subarray), not Buffer.copy: lmdb-js's reusable buffer reports the
+  // value's length but spans 16 MiB, and Buffer.copy throws on it.
+  if (avail > 0) dst.set(data.subarray(srcOff, srcOff + avail), dstOff);
+  return avail;
+}
+
 function u64(n: bigint): Buffer {
   const b = Buffer.allocUnsafe(8);
   b.writeBigUInt64BE(n & U64_MAX, 0);
@@ -580,6 +594,14 @@ class CommittedView implements RecordView {
     const v = this.visible(lk);
     if (!v) return undefined;
     return this.env.data.get(v.key) ?? Buffer.alloc(0);
+  }
+
+  copyData(lk: LogicalKey, dst: Buffer, dstOff: number, srcOff: number, n: number): number {
+    const v = this.visible(lk);
+    if (!v) return 0;
+    // LMDB's own buffer, valid until the next read: copied out at once.
+    const data = this.env.data.getBinaryFast(v.key);
+    return data ? copyOut(data, dst, dstOff, srcOff, n) : 0;
   }
 
   scan<P extends Payload>(pfs: number, objId: number, recType: RecType, from = 0n, to = U64_MAX):
@@ -631,6 +653,10 @@ class CachedHeadView implements RecordView {
     return this.head.getData(lk);
   }
 
+  copyData(lk: LogicalKey, dst: Buffer, dstOff: number, srcOff: number, n: number): number {
+    return this.head.copyData(lk, dst, dstOff, srcOff, n);
+  }
+
   scan<P extends Payload>(pfs: number, objId: number, recType: RecType, from = 0n, to = U64_MAX):
     Array<{ key: bigint; payload: P }> {
     const hit = this.cache.scan(pfs, objId, recType, from, to);
@@ -660,6 +686,13 @@ class LiveView implements RecordView {
       return (s.data ?? Buffer.alloc(0)).subarray(0, len);
     }
     return this.head.getData(lk);
+  }
+
+  copyData(lk: LogicalKey, dst: Buffer, dstOff: number, srcOff: number, n: number): number {
+    const s = this.group.get(lk);
+    if (!s) return this.head.copyData(lk, dst, dstOff, srcOff, n);
+    if (s.payload === null || !s.data) return 0;
+    return copyOut(s.data.subarray(0, (s.payload as { len: number }).len), dst, dstOff, srcOff, n);
   }
 
   scan<P extends Payload>(pfs: number, objId: number, recType: RecType, from = 0n, to = U64_MAX):

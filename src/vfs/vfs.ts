@@ -572,9 +572,7 @@ export class Vfs {
       const block = Math.floor(pos / BLOCK_SIZE);
       const inBlock = pos - block * BLOCK_SIZE;
       const n = Math.min(BLOCK_SIZE - inBlock, end - pos);
-      const data = view.getData(blockKey(h.pfs, h.objId, block));
-      const avail = data ? Math.max(0, Math.min(n, data.length - inBlock)) : 0;
-      if (avail > 0 && data) data.copy(buf, pos - offset, inBlock, inBlock + avail);
+      const avail = view.copyData(blockKey(h.pfs, h.objId, block), buf, pos - offset, inBlock, n);
       if (avail < n) buf.fill(0, pos - offset + avail, pos - offset + n);
       pos += n;
     }

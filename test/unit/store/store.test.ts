@@ -255,6 +255,36 @@ describe('store/store', () => {
     expect(r.allocObjId(9)).to.equal(2);
   });
 
+  it('copyData copies a slice of a DATA record straight into a buffer: staged, committed, live and as of a TID', () => {
+    const s = newStore();
+    const lk: LogicalKey = { pfs: 0, objId: OBJ, recType: RECTYPE.DATA, key: 7n };
+    const v1 = Buffer.from('0123456789');
+    const copy = (view: ReturnType<Store['live']>, srcOff: number, n: number): string => {
+      const dst = Buffer.alloc(n + 4, 0x2e);
+      const got = view.copyData(lk, dst, 2, srcOff, n);
+      return `${got}:${dst.toString()}`;
+    };
+    s.stage({ lk, payload: { v: 1, len: 8 } satisfies DataPayload, data: Buffer.concat([v1, Buffer.alloc(100)]) });
+    // Staged (the flush group): only the first len bytes exist.
+    expect(copy(s.live(), 3, 4)).to.equal('4:..3456..');
+    expect(copy(s.live(), 6, 5)).to.equal('2:..67.....');
+    const t1 = commitTid(s);
+    // Committed, through the live view's head cache and as of the TID.
+    expect(copy(s.live(), 0, 8)).to.equal('8:..01234567..');
+    expect(copy(s.asOf(t1), 5, 3)).to.equal('3:..567..');
+    expect(copy(s.asOf(t1), 8, 3)).to.equal('0:.......');
+    s.stage({ lk, payload: { v: 1, len: 3 }, data: Buffer.from('abc') });
+    const t2 = commitTid(s);
+    expect(copy(s.asOf(t2), 0, 5)).to.equal('3:..abc....');
+    expect(copy(s.asOf(t1), 0, 5)).to.equal('5:..01234..');
+    // Absent: before it was written, and once deleted (staged, then committed).
+    expect(copy(s.asOf(t1 - 1n), 0, 2)).to.equal('0:......');
+    s.stage({ lk, payload: null });
+    expect(copy(s.live(), 0, 2)).to.equal('0:......');
+    const t3 = commitTid(s);
+    expect(copy(s.asOf(t3), 0, 2)).to.equal('0:......');
+  });
+
   it('DATA records keep their bytes (only the first len) in getData, per version', () => {
     const s = newStore();
     const lk: LogicalKey = { pfs: 0, objId: OBJ, recType: RECTYPE.DATA, key: 3n };
