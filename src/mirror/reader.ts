@@ -109,6 +109,19 @@ export class MirrorReader {
     return { begTid: firstBeg, endTid: start, ackedTid: this.ackedTid, records: this.records };
   }
 
+  /** estimateStreamBytes in chunks, yielding between them: FUSE keeps being served. */
+  private async estimate(beg: Tid, end: Tid): Promise<number> {
+    let bytes = 0;
+    let cursor: Buffer | null = null;
+    do {
+      const r = this.o.store.estimateStreamBytes(this.o.pfs, beg, end, cursor, 4096);
+      bytes += r.bytes;
+      cursor = r.cursor;
+      if (cursor) await new Promise((resolve) => setImmediate(resolve));
+    } while (cursor);
+    return bytes;
+  }
+
   private checkPeer(): void {
     if (this.peerFailure) throw this.peerFailure;
   }
@@ -119,7 +132,7 @@ export class MirrorReader {
     log.debug(`Mirror-read: Mirror ${formatTid(beg)} to ${formatTid(end)}`);
     // A slave's first batch is the bulk copy: say how big it will be (no prescan of data).
     const bulk = beg <= 1n;
-    const estimate = bulk ? store.estimateStreamBytes(pfs, beg, end) : undefined;
+    const estimate = bulk ? await this.estimate(beg, end) : undefined;
     await this.send({ type: MREC.BATCH, msg: { v: 1, begTid: beg, endTid: end, ...(estimate !== undefined ? { bytes: estimate } : {}) } });
     let cursor: Buffer | null = null;
     let curTid: Tid | undefined;

@@ -361,13 +361,19 @@ export class Store {
 
   /**
    * The stream bytes (beg, end] of `pfs` will take, from metadata alone: the
-   * TID index and record leaves, never the data blocks themselves.
+   * TID index and record leaves, never the data blocks themselves. Up to
+   * `limit` index entries at a time; continue from the returned cursor
+   * (null when done), so a daemon can serve FUSE in between.
    */
-  estimateStreamBytes(pfs: number, begTid: Tid, endTid: Tid): number {
+  estimateStreamBytes(pfs: number, begTid: Tid, endTid: Tid, cursor: Buffer | null = null, limit = Infinity):
+    { bytes: number; cursor: Buffer | null } {
     let bytes = 0;
-    const start = u64(begTid + 1n);
+    const start = cursor ?? u64(begTid + 1n);
     const end = Buffer.concat([u64(endTid), Buffer.alloc(1 + REC_KEY_LEN, 0xff)]);
-    for (const { key } of this.env.tidindex.getRange({ start, end })) {
+    let seen = 0;
+    let last: Buffer | null = null;
+    for (const { key } of this.env.tidindex.getRange({ start, end, exclusiveStart: cursor !== null, limit })) {
+      if (++seen === limit) last = Buffer.from(key);
       const recKey = key.subarray(9, 9 + REC_KEY_LEN);
       if (recKey.readUInt16BE(0) !== pfs || recKey.readBigUInt64BE(2) === 0n) continue;
       if (key.readUInt8(8) === TIDEVENT.DELETE) {
@@ -378,7 +384,7 @@ export class Store {
       bytes += 60 + (leaf ? leaf.length : 0);
       if (recKey.readUInt8(10) === RECTYPE.DATA && leaf) bytes += decodeLeaf<{ len: number }>(leaf).payload.len;
     }
-    return bytes;
+    return { bytes, cursor: seen < limit ? null : last };
   }
 
   /**

@@ -255,6 +255,40 @@ describe('store/store', () => {
     expect(r.allocObjId(9)).to.equal(2);
   });
 
+  it('estimateStreamBytes in chunks adds up to the one-pass figure, whatever the chunk size', () => {
+    const s = newStore();
+    const tids: Tid[] = [];
+    for (let t = 0; t < 6; t++) {
+      for (let i = 0; i < 5; i++) {
+        const obj = OBJ + i;
+        s.stage({ lk: { pfs: 1, objId: obj, recType: RECTYPE.DATA, key: BigInt(t % 2) },
+          payload: { v: 1, len: 100 * (i + 1) } satisfies DataPayload, data: Buffer.alloc(100 * (i + 1), t) });
+        if (t === 4 && i < 2) s.stage({ lk: { pfs: 1, objId: obj, recType: RECTYPE.DATA, key: 0n }, payload: null });
+        // Another PFS in the same TIDs: not counted.
+        s.stage({ lk: xk(BigInt(i), obj), payload: xp(`x${t}-${i}`) });
+      }
+      tids.push(commitTid(s));
+    }
+    const whole = s.estimateStreamBytes(1, 0n, tids[5]!);
+    expect(whole.cursor).to.equal(null);
+    expect(whole.bytes).to.be.greaterThan(6 * 5 * 100);
+    for (const limit of [1, 3, 7, 1000]) {
+      let bytes = 0;
+      let cursor: Buffer | null = null;
+      let calls = 0;
+      do {
+        const r = s.estimateStreamBytes(1, 0n, tids[5]!, cursor, limit);
+        bytes += r.bytes;
+        cursor = r.cursor;
+        calls++;
+      } while (cursor && calls < 10_000);
+      expect(bytes, `limit ${limit}`).to.equal(whole.bytes);
+      if (limit === 1) expect(calls).to.be.greaterThan(30);
+    }
+    // A range starting later counts less.
+    expect(s.estimateStreamBytes(1, tids[2]!, tids[5]!).bytes).to.be.lessThan(whole.bytes);
+  });
+
   it('copyData copies a slice of a DATA record straight into a buffer: staged, committed, live and as of a TID', () => {
     const s = newStore();
     const lk: LogicalKey = { pfs: 0, objId: OBJ, recType: RECTYPE.DATA, key: 7n };
