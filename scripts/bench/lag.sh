@@ -24,7 +24,8 @@ if [ "$mode" = load ]; then
   # A steady write load on the master: files of 0-64 KiB, appends and deletes.
   ( i=0; while true; do i=$((i+1)); head -c $((RANDOM * 2)) /dev/urandom > "$m/obj/load-$((i % 200))"
       echo "$i" >> "$m/obj/load.log"; sleep 0.01; done ) &
-  bench_pids+=($!)
+  load_pid=$!
+  bench_pids+=($load_pid)
 fi
 first=$(h2fs synctid "$m")
 until [ -L "$s/pfs1" ] && [ "$(link_tid "$s/pfs1")" -ge "$((first))" ]; do sleep 0.05; done
@@ -37,6 +38,8 @@ done > "$bench_work/lag.txt"
 lag_report "lag ($mode)" "h2fs-$mode" "$bench_work/lag.txt"
 # Memory: stop the stream and unmount, so each watcher writes its peak.
 # SIGTERM: a background job of a script starts with SIGINT ignored.
+# The load writes into the master: stop it first, or the umount finds it busy.
+if [ -n "${load_pid:-}" ]; then kill -TERM "$load_pid"; wait "$load_pid" 2>/dev/null || true; fi
 kill -TERM "$stream_pid"; wait "$stream_pid" 2>/dev/null || true
 h2fs umount "$m" && h2fs umount "$s"
 # The daemons exit just after umount answers; each watcher then writes its line.
