@@ -17,6 +17,9 @@ export function formatFrame(f: Frame): string {
     case MREC.REC:
       return `REC    obj=${hex16(f.msg.objId)} rt=${RECTYPE_NAME[f.msg.recType] ?? f.msg.recType} key=${hex16(f.msg.key)} ` +
         `tids ${formatTid(f.msg.createTid)}:${formatTid(0n)} data=${f.data.length}`;
+    case MREC.PATCH:
+      return `PATCH  obj=${hex16(f.msg.objId)} rt=${RECTYPE_NAME[f.msg.recType] ?? f.msg.recType} key=${hex16(f.msg.key)} ` +
+        `tids ${formatTid(f.msg.createTid)}:${formatTid(0n)} base=${formatTid(f.msg.baseTid)} off=${f.msg.off} data=${f.data.length}`;
     case MREC.DEL:
       return `DEL    obj=${hex16(f.msg.objId)} rt=${RECTYPE_NAME[f.msg.recType] ?? f.msg.recType} key=${hex16(f.msg.key)} ` +
         `tids ${formatTid(f.msg.createTid)}:${formatTid(f.msg.deleteTid)}`;

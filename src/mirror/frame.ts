@@ -3,7 +3,7 @@
  *
  *   u32 signature 0x48324d52 ("H2MR")   u32 crc32 of bytes 8..end
  *   u32 frame length (header included)  u16 type   u16 stream version (1)
- *   payload: msgpack; a REC frame is u32 meta length | msgpack meta | raw data
+ *   payload: msgpack; a REC or PATCH frame is u32 meta length | msgpack meta | raw data
  *
  * Every frame decodes on its own (no shared msgpack structures), so a stream
  * can be cut and resumed anywhere. The only importer of msgpackr in mirror/.
@@ -30,11 +30,12 @@ export const MREC = {
   ACK: 7,
   TERM: 8,
   ERROR: 9,
+  PATCH: 10,
 } as const;
 export type MrecType = (typeof MREC)[keyof typeof MREC];
 
 export const MREC_NAME: Record<number, string> = {
-  1: 'HELLO', 2: 'TARGET', 3: 'BATCH', 4: 'REC', 5: 'DEL', 6: 'SYNC', 7: 'ACK', 8: 'TERM', 9: 'ERROR',
+  1: 'HELLO', 2: 'TARGET', 3: 'BATCH', 4: 'REC', 5: 'DEL', 6: 'SYNC', 7: 'ACK', 8: 'TERM', 9: 'ERROR', 10: 'PATCH',
 };
 
 /** Source -> target, first: who the source is. */
@@ -57,6 +58,8 @@ export interface TargetMsg {
   uniqueUuid: string;
   syncEndTid: Tid;
   created: boolean;
+  /** The target takes PATCH frames (absent from targets older than PATCH: never sent them). */
+  patch?: boolean;
 }
 
 /** A batch covers the TIDs in (begTid, endTid]. */
@@ -76,6 +79,18 @@ export interface RecMsg {
   key: bigint;
   createTid: Tid;
   payload: unknown;
+}
+
+/**
+ * A DATA record sent as the bytes that differ from an older version of the
+ * same block, created at `baseTid` <= the batch's begin TID (so the target
+ * has it): the block is that version cut or zero-extended to `payload.len`,
+ * with the frame's data written over it at `off`. Only to a two-way target
+ * that said `patch` in its TARGET.
+ */
+export interface PatchMsg extends RecMsg {
+  baseTid: Tid;
+  off: number;
 }
 
 export interface DelMsg {
@@ -119,6 +134,7 @@ export type Frame =
   | { type: typeof MREC.TARGET; msg: TargetMsg }
   | { type: typeof MREC.BATCH; msg: BatchMsg }
   | { type: typeof MREC.REC; msg: RecMsg; data: Buffer }
+  | { type: typeof MREC.PATCH; msg: PatchMsg; data: Buffer }
   | { type: typeof MREC.DEL; msg: DelMsg }
   | { type: typeof MREC.SYNC; msg: SyncMsg }
   | { type: typeof MREC.ACK; msg: AckMsg }
@@ -131,8 +147,9 @@ const packr = new Packr({ useRecords: false, int64AsType: 'bigint', mapsAsObject
 export function encodeFrame(f: Frame): Buffer {
   // One allocation per frame: a record's data block is copied once, not twice.
   const meta = packr.pack(f.msg);
-  const dataLen = f.type === MREC.REC ? f.data.length : 0;
-  const bodyLen = f.type === MREC.REC ? 4 + meta.length + dataLen : meta.length;
+  const withData = f.type === MREC.REC || f.type === MREC.PATCH;
+  const dataLen = withData ? f.data.length : 0;
+  const bodyLen = withData ? 4 + meta.length + dataLen : meta.length;
   const len = HEADER_LEN + bodyLen;
   if (len > MAX_FRAME) throw new H2Error('H2_BAD_MRECORD', `frame of ${len} bytes exceeds the ${MAX_FRAME}-byte limit`);
   const buf = Buffer.allocUnsafe(len);
@@ -140,7 +157,7 @@ export function encodeFrame(f: Frame): Buffer {
   buf.writeUInt32BE(len, 8);
   buf.writeUInt16BE(f.type, 12);
   buf.writeUInt16BE(STREAM_VERSION, 14);
-  if (f.type === MREC.REC) {
+  if (withData) {
     buf.writeUInt32BE(meta.length, HEADER_LEN);
     meta.copy(buf, HEADER_LEN + 4);
     f.data.copy(buf, HEADER_LEN + 4 + meta.length);
@@ -194,17 +211,18 @@ function unpack(b: Buffer, what: string): Record<string, unknown> {
 export function decodeFrameBody(type: number, payload: Buffer): Frame {
   const name = MREC_NAME[type];
   if (!name) throw bad(`unknown frame type ${type}`);
-  if (type === MREC.REC) {
-    if (payload.length < 4) throw bad('REC frame too short');
+  if (type === MREC.REC || type === MREC.PATCH) {
+    if (payload.length < 4) throw bad(`${name} frame too short`);
     const metaLen = payload.readUInt32BE(0);
-    if (4 + metaLen > payload.length) throw bad('REC meta length exceeds the frame');
-    const o = unpack(payload.subarray(4, 4 + metaLen), 'REC');
+    if (4 + metaLen > payload.length) throw bad(`${name} meta length exceeds the frame`);
+    const o = unpack(payload.subarray(4, 4 + metaLen), name);
     const key = o.key;
-    if (typeof key !== 'bigint' && typeof key !== 'number') throw bad('REC key is not an integer');
-    return {
-      type, data: Buffer.from(payload.subarray(4 + metaLen)),
-      msg: { v: 1, objId: int(o, 'objId'), recType: int(o, 'recType'), key: BigInt(key), createTid: tid(o, 'createTid'), payload: o.payload },
-    };
+    if (typeof key !== 'bigint' && typeof key !== 'number') throw bad(`${name} key is not an integer`);
+    const data = Buffer.from(payload.subarray(4 + metaLen));
+    const msg: RecMsg = { v: 1, objId: int(o, 'objId'), recType: int(o, 'recType'), key: BigInt(key),
+      createTid: tid(o, 'createTid'), payload: o.payload };
+    if (type === MREC.REC) return { type, data, msg };
+    return { type, data, msg: { ...msg, baseTid: tid(o, 'baseTid'), off: int(o, 'off') } };
   }
   const o = unpack(payload, name);
   switch (type) {
@@ -213,7 +231,7 @@ export function decodeFrameBody(type: number, payload: Buffer): Frame {
         label: str(o, 'label'), begTid: tid(o, 'begTid'), twoWay: o.twoWay === true } };
     case MREC.TARGET:
       return { type, msg: { v: 1, version: int(o, 'version'), sharedUuid: str(o, 'sharedUuid'), uniqueUuid: str(o, 'uniqueUuid'),
-        syncEndTid: tid(o, 'syncEndTid'), created: o.created === true } };
+        syncEndTid: tid(o, 'syncEndTid'), created: o.created === true, ...(o.patch === true ? { patch: true } : {}) } };
     case MREC.BATCH:
       return { type, msg: { v: 1, begTid: tid(o, 'begTid'), endTid: tid(o, 'endTid'),
         ...(o.bytes !== undefined ? { bytes: int(o, 'bytes') } : {}) } };
@@ -323,12 +341,12 @@ export class FrameEncoder extends Transform {
 }
 
 /** What a watcher sees of a frame: records only by type, everything else whole. */
-export type WatchedFrame = Exclude<Frame, { type: typeof MREC.REC | typeof MREC.DEL }>
-  | { type: typeof MREC.REC | typeof MREC.DEL };
+export type WatchedFrame = Exclude<Frame, { type: typeof MREC.REC | typeof MREC.PATCH | typeof MREC.DEL }>
+  | { type: typeof MREC.REC | typeof MREC.PATCH | typeof MREC.DEL };
 
 /**
  * Follows frame boundaries in a byte stream for someone who only watches
- * (the relay between two endpoints): REC and DEL frames are skipped over
+ * (the relay between two endpoints): REC, PATCH and DEL frames are skipped over
  * without being copied, checked or decoded, since the receiving side does
  * all of that; the few control frames are decoded in full. Stops watching
  * (`blind`) at the first thing it cannot follow; it never alters the bytes.
@@ -379,7 +397,7 @@ export class FrameWatcher {
         const len = head.readUInt32BE(8);
         const type = head.readUInt16BE(12);
         if (head.readUInt32BE(0) !== SIGNATURE || len < HEADER_LEN || len > MAX_FRAME) throw bad('lost the frame boundaries');
-        if (type === MREC.REC || type === MREC.DEL) {
+        if (type === MREC.REC || type === MREC.PATCH || type === MREC.DEL) {
           this.skip = len - HEADER_LEN;
           this.onFrame({ type });
         } else if (len === HEADER_LEN) {

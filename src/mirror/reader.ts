@@ -9,7 +9,8 @@ import { setImmediate as yieldNow } from 'node:timers/promises';
 import { H2Error } from '../errors.js';
 import * as log from '../log.js';
 import { formatTid, type Tid } from '../tid.js';
-import type { Store } from '../store/index.js';
+import type { MirrorEvent, Store } from '../store/index.js';
+import { RECTYPE } from '../store/keys.js';
 import { FrameChannel, peerError } from './channel.js';
 import { MREC, STREAM_VERSION, type Frame } from './frame.js';
 
@@ -61,6 +62,8 @@ export class MirrorReader {
   private peerFailure: H2Error | undefined;
   private ackWaiters: Array<() => void> = [];
   private records = 0;
+  /** The two-way target takes PATCH frames (said so in its TARGET). */
+  private targetPatches = false;
   /** Aborted when the target reports a failure, so a send blocked on backpressure wakes. */
   private readonly peerAbort = new AbortController();
 
@@ -91,6 +94,7 @@ export class MirrorReader {
       }
       if (explicitBeg === undefined) start = t.msg.syncEndTid;
       this.ackedTid = t.msg.syncEndTid;
+      this.targetPatches = t.msg.patch === true;
       log.debug(`Mirror-read: target is at ${formatTid(t.msg.syncEndTid)}${t.msg.created ? ' (new slave)' : ''}`);
       void this.readAcks();
     }
@@ -153,8 +157,11 @@ export class MirrorReader {
         }
         curTid = ev.tid;
         if (ev.kind === 'create') {
-          await this.send({ type: MREC.REC, data: ev.data ?? Buffer.alloc(0),
-            msg: { v: 1, objId: ev.objId, recType: ev.recType, key: ev.key, createTid: ev.createTid, payload: ev.payload } });
+          const msg = { v: 1 as const, objId: ev.objId, recType: ev.recType, key: ev.key, createTid: ev.createTid, payload: ev.payload };
+          const data = ev.data ?? Buffer.alloc(0);
+          const patch = this.targetPatches && ev.recType === RECTYPE.DATA ? this.patchFor(ev, data, beg) : undefined;
+          await this.send(patch ? { type: MREC.PATCH, data: patch.bytes, msg: { ...msg, baseTid: patch.baseTid, off: patch.off } }
+            : { type: MREC.REC, data, msg });
         } else {
           await this.send({ type: MREC.DEL,
             msg: { v: 1, objId: ev.objId, recType: ev.recType, key: ev.key, createTid: ev.createTid, deleteTid: ev.tid } });
@@ -173,6 +180,20 @@ export class MirrorReader {
     await this.send({ type: MREC.SYNC, msg: { v: 1, tid: end, count } });
     this.progress('running', beg, end, end);
     return end;
+  }
+
+  /**
+   * A data block that replaces an older version the target already has
+   * (created at or before the batch's start) goes as the byte range that
+   * changed, when that saves at least a quarter of the block.
+   */
+  private patchFor(ev: MirrorEvent, data: Buffer, beg: Tid): { baseTid: Tid; off: number; bytes: Buffer } | undefined {
+    if (data.length < 1024) return undefined;
+    const base = this.o.store.dataBefore(this.o.pfs, ev.objId, ev.key, ev.createTid);
+    if (!base || base.createTid > beg) return undefined;
+    const { off, len } = changedRange(base.data, data);
+    if (len + 64 > (data.length * 3) / 4) return undefined;
+    return { baseTid: base.createTid, off, bytes: data.subarray(off, off + len) };
   }
 
   private progress(state: ReaderProgress['state'], begTid: Tid, endTid: Tid, sentTid: Tid): void {
@@ -227,4 +248,30 @@ export class MirrorReader {
   get acked(): Tid {
     return this.ackedTid;
   }
+}
+
+/**
+ * The smallest range [off, off + len) outside which `next` equals `base`
+ * cut or zero-extended to next's length (len 0: nothing changed).
+ */
+export function changedRange(base: Buffer, next: Buffer): { off: number; len: number } {
+  const n = next.length;
+  const ref = base.length >= n ? base.subarray(0, n) : Buffer.concat([base, Buffer.alloc(n - base.length)]);
+  const STEP = 4096;
+  let first = 0;
+  while (first < n) {
+    const end = Math.min(n, first + STEP);
+    if (!ref.subarray(first, end).equals(next.subarray(first, end))) break;
+    first = end;
+  }
+  if (first >= n) return { off: 0, len: 0 };
+  while (ref[first] === next[first]) first++;
+  let last = n;
+  while (last > first) {
+    const start = Math.max(first, last - STEP);
+    if (!ref.subarray(start, last).equals(next.subarray(start, last))) break;
+    last = start;
+  }
+  while (last > first && ref[last - 1] === next[last - 1]) last--;
+  return { off: first, len: last - first };
 }

@@ -69,7 +69,7 @@ export function relay(source: Endpoint, target: Endpoint, opts: RelayOptions = {
         if (f.msg.bytes !== undefined) state.estBytes = fwd.bytes + f.msg.bytes;
         else delete state.estBytes;
         break;
-      case MREC.REC: case MREC.DEL: state.records++; break;
+      case MREC.REC: case MREC.PATCH: case MREC.DEL: state.records++; break;
       case MREC.SYNC: state.syncedTid = f.msg.tid; break;
       case MREC.TERM: state.termTid = f.msg.endTid; break;
       case MREC.TARGET: state.targetTid = f.msg.syncEndTid; state.ackedTid = f.msg.syncEndTid; break;

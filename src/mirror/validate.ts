@@ -19,6 +19,9 @@ function nat(o: Record<string, unknown>, k: string, what: string, max = Number.M
   if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 0 || v > max) fail(`${what}.${k} is not a valid number`);
 }
 
+/** The largest data block a record may carry (the filesystem's block size). */
+export const MAX_DATA_LEN = 64 * 1024;
+
 const REC_TYPES = new Set<number>([RECTYPE.INODE, RECTYPE.DIRENTRY, RECTYPE.DATA, RECTYPE.SYMLINK, RECTYPE.XATTR]);
 
 /** Checks the identity of a mirrored record (REC or DEL). */
@@ -50,7 +53,7 @@ export function validateRecord(objId: number, recType: number, key: bigint, payl
       nat(payload, 'objType', 'dirent', 7);
       break;
     case RECTYPE.DATA:
-      nat(payload, 'len', 'data', 64 * 1024);
+      nat(payload, 'len', 'data', MAX_DATA_LEN);
       if (payload.len !== data.length) fail(`data length ${data.length} does not match its record (${String(payload.len)})`);
       break;
     case RECTYPE.SYMLINK:

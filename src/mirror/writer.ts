@@ -11,9 +11,10 @@ import { H2Error } from '../errors.js';
 import * as log from '../log.js';
 import { formatTid, type Tid } from '../tid.js';
 import type { MirrorOp, PfsHeader, Store } from '../store/index.js';
+import { RECTYPE } from '../store/keys.js';
 import { FrameChannel, peerError } from './channel.js';
-import { MREC, STREAM_VERSION, type Frame, type HelloMsg } from './frame.js';
-import { validateKey, validateRecord } from './validate.js';
+import { MREC, STREAM_VERSION, type Frame, type HelloMsg, type PatchMsg } from './frame.js';
+import { MAX_DATA_LEN, validateKey, validateRecord } from './validate.js';
 
 /** Finds (or, when allowed, creates) the slave PFS a stream is for. */
 export type TargetResolver = (hello: HelloMsg) => Promise<{ pfs: number; created: boolean }>;
@@ -112,7 +113,7 @@ export class MirrorWriter {
     this.syncEndTid = begSyncEndTid;
     if (this.o.twoWay) {
       await channel.send({ type: MREC.TARGET, msg: { v: 1, version: STREAM_VERSION, sharedUuid: h.sharedUuid,
-        uniqueUuid: h.uniqueUuid, syncEndTid: begSyncEndTid, created } });
+        uniqueUuid: h.uniqueUuid, syncEndTid: begSyncEndTid, created, patch: true } });
     }
 
     let batch: { beg: Tid; end: Tid } | undefined;
@@ -148,20 +149,22 @@ export class MirrorWriter {
           break;
         }
         case MREC.REC:
+        case MREC.PATCH:
         case MREC.DEL: {
           if (!batch) throw protocol('record outside a batch');
-          const t = f.type === MREC.REC ? f.msg.createTid : f.msg.deleteTid;
+          const t = f.type === MREC.DEL ? f.msg.deleteTid : f.msg.createTid;
           if (t <= batch.beg || t > batch.end) throw protocol(`record at ${formatTid(t)} outside its batch`);
           if (t < lastEvent) throw protocol(`records out of TID order (${formatTid(t)} after ${formatTid(lastEvent)})`);
           if (t <= lastSync) throw protocol(`record at ${formatTid(t)} after that TID was synced`);
           lastEvent = t;
           tidCount++;
           if (t <= this.syncEndTid) break; // already whole on this slave
-          if (f.type === MREC.REC) {
-            const v = validateRecord(f.msg.objId, f.msg.recType, f.msg.key, f.msg.payload, f.data);
+          if (f.type === MREC.REC || f.type === MREC.PATCH) {
+            const data = f.type === MREC.PATCH ? this.unpatch(f.msg, f.data, batch.beg) : f.data;
+            const v = validateRecord(f.msg.objId, f.msg.recType, f.msg.key, f.msg.payload, data);
             this.pending.push({ kind: 'create', objId: f.msg.objId, recType: v.recType, key: f.msg.key,
-              createTid: f.msg.createTid, payload: v.payload, ...(f.data.length ? { data: f.data } : {}) });
-            this.pendingBytes += f.data.length + 256;
+              createTid: f.msg.createTid, payload: v.payload, ...(data.length ? { data } : {}) });
+            this.pendingBytes += data.length + 256;
           } else {
             if (f.msg.deleteTid <= f.msg.createTid) throw protocol('a record deleted before it was created');
             const recType = validateKey(f.msg.objId, f.msg.recType, f.msg.key);
@@ -218,6 +221,31 @@ export class MirrorWriter {
           throw protocol(`unexpected frame type ${f.type} from the source`);
       }
     }
+  }
+
+  /**
+   * The block a PATCH stands for: the slave's own version created at
+   * baseTid (which must be at or before the batch's start, so it is whole
+   * here), cut or zero-extended to the new length, with the patch bytes
+   * written over it.
+   */
+  private unpatch(m: PatchMsg, bytes: Buffer, batchBeg: Tid): Buffer {
+    if (m.recType !== RECTYPE.DATA) throw protocol('PATCH of a record that is not a data block');
+    if (m.baseTid > batchBeg || m.baseTid >= m.createTid) {
+      throw protocol(`PATCH against ${formatTid(m.baseTid)}, after the batch's start ${formatTid(batchBeg)}`);
+    }
+    const p = m.payload as { len?: unknown } | null;
+    const len = typeof p === 'object' && p !== null && typeof p.len === 'number' ? p.len : -1;
+    if (!Number.isSafeInteger(len) || len < 0 || len > MAX_DATA_LEN) throw protocol('PATCH without a valid block length');
+    if (m.off + bytes.length > len) throw protocol(`PATCH bytes ${m.off}+${bytes.length} run past the block's ${len} bytes`);
+    const base = this.o.store.dataVersion(this.pfs, m.objId, m.key, m.baseTid);
+    if (!base) {
+      throw protocol(`PATCH against a version the slave does not have (obj ${m.objId}, block ${m.key}, created ${formatTid(m.baseTid)})`);
+    }
+    const block = Buffer.alloc(len);
+    base.copy(block, 0, 0, Math.min(len, base.length));
+    bytes.copy(block, m.off);
+    return block;
   }
 
   /** Writes the whole TIDs held back, with the new sync-end-tid, in one transaction. */

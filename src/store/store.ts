@@ -387,6 +387,20 @@ export class Store {
     return { bytes, cursor: seen < limit ? null : last };
   }
 
+  /** The bytes of one version of a data block: the record created at `createTid`, exactly. */
+  dataVersion(pfs: number, objId: number, key: bigint, createTid: Tid): Buffer | undefined {
+    return this.env.data.get(encodeRecKey({ pfs, objId, recType: RECTYPE.DATA, key, createTid }));
+  }
+
+  /** The version of a data block created last before `tid` (deleted since or not), for deltas. */
+  dataBefore(pfs: number, objId: number, key: bigint, tid: Tid): { createTid: Tid; data: Buffer } | undefined {
+    if (tid <= 1n) return undefined;
+    const v = latestVersion(this.env, encodeLogicalKey({ pfs, objId, recType: RECTYPE.DATA, key }), tid - 1n);
+    if (!v) return undefined;
+    const data = this.env.data.get(v.key);
+    return data ? { createTid: v.key.readBigUInt64BE(LOGICAL_KEY_LEN), data } : undefined;
+  }
+
   /**
    * Applies mirrored changes to PFS `pfs` in one LMDB transaction and, when
    * `syncTid` is given, moves the PFS's sync-end-tid to it in the same

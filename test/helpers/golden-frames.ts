@@ -54,6 +54,16 @@ export function goldenFrames(): GoldenFrame[] {
         createTid: TID_ABOVE_2_53 + 1n, payload: { v: 1, len: 300 } } },
     },
     {
+      name: 'patch',
+      frame: { type: MREC.PATCH, data: goldenData().subarray(0, 40), msg: { v: 1, objId: 0x1234567, recType: 3, key: 2n,
+        createTid: TID_ABOVE_2_53 + 2n, payload: { v: 1, len: 300 }, baseTid: TID_ABOVE_2_53 + 1n, off: 100 } },
+    },
+    {
+      name: 'target-patch',
+      frame: { type: MREC.TARGET, msg: { v: 1, version: 1, sharedUuid: GOLDEN_SHARED_UUID,
+        uniqueUuid: 'a0b1c2d3-e4f5-4607-8819-2a3b4c5d6e7f', syncEndTid: TID_ABOVE_2_53, created: false, patch: true } },
+    },
+    {
       name: 'del',
       frame: { type: MREC.DEL, msg: { v: 1, objId: 42, recType: 1, key: 0n, createTid: TID_ABOVE_2_53 + 1n,
         deleteTid: TID_2_63 } },

@@ -201,7 +201,7 @@ export function frameType(frame: Buffer): number {
 
 /** The TID a frame is about, for REC/DEL/SYNC (undefined for the others). */
 export function frameTid(f: Frame): Tid | undefined {
-  if (f.type === MREC.REC) return f.msg.createTid;
+  if (f.type === MREC.REC || f.type === MREC.PATCH) return f.msg.createTid;
   if (f.type === MREC.DEL) return f.msg.deleteTid;
   if (f.type === MREC.SYNC) return f.msg.tid;
   return undefined;

@@ -85,7 +85,8 @@ describe('mirroring over SSH', function () {
 
     let dataBytes = 0;
     let changes = 0;
-    for (let i = 0; i < 20; i++, changes++) { fs.appendFileSync(`${root}/base-${i}`, Buffer.alloc(1000, 65 + i)); dataBytes += 3048; }
+    // An append travels as a PATCH of the 1000 new bytes against the block the slave has.
+    for (let i = 0; i < 20; i++, changes++) { fs.appendFileSync(`${root}/base-${i}`, Buffer.alloc(1000, 65 + i)); dataBytes += 1000; }
     for (let i = 0; i < 30; i++, changes++) { randomFile(`${root}/new-${i}`, 3000); dataBytes += 3000; }
     for (let i = 20; i < 30; i++, changes++) fs.rmSync(`${root}/base-${i}`);
     for (let i = 30; i < 40; i++, changes++) fs.renameSync(`${root}/base-${i}`, `${root}/renamed-${i}`);

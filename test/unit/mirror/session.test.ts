@@ -139,7 +139,7 @@ describe('mirror/session (MirrorReader and MirrorWriter in one process)', () => 
   }
 
   function recordFrames(frames: Frame[]): Frame[] {
-    return frames.filter((f) => f.type === MREC.REC || f.type === MREC.DEL);
+    return frames.filter((f) => f.type === MREC.REC || f.type === MREC.PATCH || f.type === MREC.DEL);
   }
 
   describe('two-way', () => {
@@ -227,6 +227,60 @@ describe('mirror/session (MirrorReader and MirrorWriter in one process)', () => 
       expect(r3.frames.map((f) => f.type)).to.deep.equal([MREC.HELLO, MREC.TERM]);
       expectTid(w3.syncEndTid, m.store.lastTid, 'third run');
       expect(w3.records).to.equal(0);
+    });
+
+    it('a block changed in part travels as a PATCH against the slave\'s version: a fraction of the bytes, every TID equal', async () => {
+      const m = buildMaster();
+      const file = `${m.R}/blocks.bin`;
+      writeFile(m.vfs, file, pattern(150_000, 7));
+      commit(m);
+      const slave = newSlave(m.sharedUuid);
+      fulfilled((await twoWaySession(m.store, 1, slave.store, 1)).writer, 'first run');
+      const first = m.store.lastTid;
+      const overwrite = (off: number, buf: Buffer): void => {
+        const fh = m.vfs.open(file, 1 /* O_WRONLY */);
+        m.vfs.write(fh, buf, buf.length, off);
+        m.vfs.release(fh);
+      };
+      overwrite(1000, Buffer.alloc(200, 1)); // block 0, 200 bytes
+      commit(m);
+      overwrite(70_000, Buffer.alloc(300, 2)); // block 1
+      overwrite(150_000, Buffer.alloc(1000, 3)); // block 2 grows by 1000 bytes
+      commit(m);
+      overwrite(1100, Buffer.alloc(50, 4)); // block 0 again: its last version is inside this batch
+      commit(m);
+      const r = await twoWaySession(m.store, 1, slave.store, 1);
+      fulfilled(r.writer, 'second run');
+      const patches = r.frames.filter((f): f is Frame & { type: typeof MREC.PATCH } => f.type === MREC.PATCH);
+      expect(patches.map((f) => [f.msg.key, f.msg.off, f.data.length])).to.deep.equal([[0n, 1000, 200], [1n, 70_000 - 65_536, 300],
+        [2n, 150_000 - 131_072, 1000]]);
+      for (const f of patches) expect(f.msg.baseTid <= first, 'base whole on the slave').to.equal(true);
+      // The third change's base was created in this batch: a whole REC.
+      const recs = r.frames.filter((f): f is Frame & { type: typeof MREC.REC } => f.type === MREC.REC && f.msg.recType === RECTYPE.DATA);
+      expect(recs.map((f) => [f.msg.key, f.data.length])).to.deep.equal([[0n, 65_536]]);
+      const sent = patches.reduce((n, f) => n + f.data.length, 0) + recs.reduce((n, f) => n + f.data.length, 0);
+      expect(sent).to.be.lessThan(3 * 65_536 / 2);
+      expectSameHistory(m, slave);
+      for (const t of m.tids.filter((x) => x >= first)) {
+        expect(readFile(slave.vfs, `${pfsPath(1, t)}/blocks.bin`).equals(readFile(m.vfs, `${pfsPath(1, t)}/blocks.bin`)), `@@${formatTid(t)}`)
+          .to.equal(true);
+      }
+    });
+
+    it('one-way streams carry no PATCH (nobody can say the target takes them)', async () => {
+      const m = buildMaster();
+      const slave = newSlave(m.sharedUuid);
+      fulfilled((await twoWaySession(m.store, 1, slave.store, 1)).writer, 'first run');
+      const first = m.store.lastTid;
+      writeFile(m.vfs, `${m.R}/big.bin`, Buffer.concat([readFile(m.vfs, `${m.R}/big.bin`).subarray(0, 69_000), Buffer.alloc(1000, 9)]));
+      commit(m);
+      const { bytes } = await oneWayStream(m.store, 1, first);
+      const frames = await decodeAll(bytes);
+      expect(frames.some((f) => f.type === MREC.PATCH)).to.equal(false);
+      expect(frames.some((f) => f.type === MREC.REC && f.msg.recType === RECTYPE.DATA)).to.equal(true);
+      const out = await applyOneWay(slave.store, 1, bytes);
+      if (!out.ok) throw out.error;
+      expectSameHistory(m, slave);
     });
 
     it('a shared-uuid mismatch fails both sides with H2_SHARED_UUID_MISMATCH and leaves the slave alone', async () => {
@@ -533,6 +587,32 @@ describe('mirror/session (MirrorReader and MirrorWriter in one process)', () => 
         await refused(ctx, ctx.stream([{ type: MREC.ACK, msg: { v: 1, tid: t } }], t), /unexpected frame type 7/);
         await refused(ctx, ctx.stream([decodeFrameBody(MREC.HELLO, ctx.stream([]).subarray(HEADER_LEN, ctx.stream([]).readUInt32BE(8)))], t),
           /unexpected frame type 1/);
+      });
+
+      it('refuses a PATCH it cannot rebuild: unknown base, base inside the batch, past the block, not a data block', async () => {
+        const ctx = await synced();
+        const t = ctx.s0 + 1n;
+        const big = ctx.m.vfs.getattr(`${ctx.m.R}/big.bin`).ino;
+        const base = ctx.m.store.dataBefore(1, big, 0n, t)!;
+        expect(base, 'big.bin has a first block on the slave').to.not.equal(undefined);
+        const patch = (o: Partial<{ recType: number; baseTid: Tid; off: number; len: number; data: Buffer }>): Frame => ({
+          type: MREC.PATCH, data: o.data ?? Buffer.from('xyz'),
+          msg: { v: 1, objId: big, recType: o.recType ?? RECTYPE.DATA, key: 0n, createTid: t, payload: { v: 1, len: o.len ?? 65536 },
+            baseTid: o.baseTid ?? base.createTid, off: o.off ?? 10 },
+        });
+        const sync: Frame = { type: MREC.SYNC, msg: { v: 1, tid: t, count: 1 } };
+        await refused(ctx, ctx.stream([patch({ baseTid: base.createTid - 1n }), sync], t), /version the slave does not have/);
+        await refused(ctx, ctx.stream([patch({ baseTid: t }), sync], t), /after the batch's start/);
+        await refused(ctx, ctx.stream([patch({ off: 65535 }), sync], t), /run past the block/);
+        await refused(ctx, ctx.stream([patch({ len: 70_000 }), sync], t), /valid block length/);
+        await refused(ctx, ctx.stream([patch({ recType: RECTYPE.INODE }), sync], t), /not a data block/);
+        // The same frame, well formed, is taken: the block is the base with 3 bytes changed.
+        const ok = await applyOneWay(ctx.slave.store, 1, ctx.stream([patch({}), sync], t), 5000);
+        expect(ok.ok, String((ok as { error?: unknown }).error)).to.equal(true);
+        const got = ctx.slave.store.dataVersion(1, big, 0n, t)!;
+        const want = Buffer.concat([base.data, Buffer.alloc(Math.max(0, 65536 - base.data.length))]).subarray(0, 65536);
+        Buffer.from('xyz').copy(want, 10);
+        expect(got.equals(want)).to.equal(true);
       });
 
       // Known bug (see the report): store.applyMirror re-stamps the delete_tid
