@@ -296,7 +296,7 @@ peer_h2fs() {
     done
     bytes=$(awk -v k="$lines" 'NR > k && match($0, /mirror-write session .*: [0-9]+ bytes in/) {
         s = substr($0, RSTART, RLENGTH); sub(/ bytes in$/, "", s); sub(/.*: /, "", s); n++; t += s }
-      END { if (n) print t }' "$log")
+      END { if (n) printf "%.0f\n", t }' "$log")
     [ -n "$bytes" ] || { say "h2fs: no 'mirror-write session' line in $log"; exit 1; }
     if ! awk -v k="$lines" 'NR > k && /mirror-write session/ && !/\(completed\)/ { f = 1 } END { exit f }' "$log"; then
       say "h2fs: warning: a mirror-write session did not complete: $(awk -v k="$lines" 'NR > k && /mirror-write session/' "$log")"
