@@ -121,7 +121,7 @@ export class MirrorReader {
       const r = this.o.store.estimateStreamBytes(this.o.pfs, beg, end, cursor, 4096);
       bytes += r.bytes;
       cursor = r.cursor;
-      if (cursor) await new Promise((resolve) => setImmediate(resolve));
+      if (cursor) await yieldNow();
     } while (cursor);
     return bytes;
   }
@@ -188,9 +188,10 @@ export class MirrorReader {
    * changed, when that saves at least a quarter of the block.
    */
   private patchFor(ev: MirrorEvent, data: Buffer, beg: Tid): { baseTid: Tid; off: number; bytes: Buffer } | undefined {
-    if (data.length < 1024) return undefined;
-    const base = this.o.store.dataBefore(this.o.pfs, ev.objId, ev.key, ev.createTid);
-    if (!base || base.createTid > beg) return undefined;
+    // A slave's first batch (the bulk copy) has no base to patch against.
+    if (data.length < 1024 || beg <= 1n) return undefined;
+    const base = this.o.store.dataBefore(this.o.pfs, ev.objId, ev.key, ev.createTid, beg);
+    if (!base) return undefined;
     const { off, len } = changedRange(base.data, data);
     if (len + 64 > (data.length * 3) / 4) return undefined;
     return { baseTid: base.createTid, off, bytes: data.subarray(off, off + len) };

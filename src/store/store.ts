@@ -392,13 +392,20 @@ export class Store {
     return this.env.data.get(encodeRecKey({ pfs, objId, recType: RECTYPE.DATA, key, createTid }));
   }
 
-  /** The version of a data block created last before `tid` (deleted since or not), for deltas. */
-  dataBefore(pfs: number, objId: number, key: bigint, tid: Tid): { createTid: Tid; data: Buffer } | undefined {
+  /**
+   * The version of a data block created last before `tid` (deleted since or
+   * not), for deltas; undefined, without reading its bytes, when that
+   * version was created after `notAfter`.
+   */
+  dataBefore(pfs: number, objId: number, key: bigint, tid: Tid, notAfter: Tid = tid):
+    { createTid: Tid; data: Buffer } | undefined {
     if (tid <= 1n) return undefined;
     const v = latestVersion(this.env, encodeLogicalKey({ pfs, objId, recType: RECTYPE.DATA, key }), tid - 1n);
     if (!v) return undefined;
+    const createTid = v.key.readBigUInt64BE(LOGICAL_KEY_LEN);
+    if (createTid > notAfter) return undefined;
     const data = this.env.data.get(v.key);
-    return data ? { createTid: v.key.readBigUInt64BE(LOGICAL_KEY_LEN), data } : undefined;
+    return data ? { createTid, data } : undefined;
   }
 
   /**

@@ -289,6 +289,25 @@ describe('store/store', () => {
     expect(s.estimateStreamBytes(1, tids[2]!, tids[5]!).bytes).to.be.lessThan(whole.bytes);
   });
 
+  it('dataBefore finds the version of a block created last before a TID, and none newer than its bound', () => {
+    const s = newStore();
+    const lk: LogicalKey = { pfs: 1, objId: OBJ, recType: RECTYPE.DATA, key: 4n };
+    s.stage({ lk, payload: { v: 1, len: 3 } satisfies DataPayload, data: Buffer.from('one') });
+    const t1 = commitTid(s);
+    s.stage({ lk, payload: { v: 1, len: 3 }, data: Buffer.from('two') });
+    const t2 = commitTid(s);
+    s.stage({ lk, payload: { v: 1, len: 5 }, data: Buffer.from('three') });
+    const t3 = commitTid(s);
+    expect(s.dataBefore(1, OBJ, 4n, t3)).to.deep.equal({ createTid: t2, data: Buffer.from('two') });
+    expect(s.dataBefore(1, OBJ, 4n, t2)).to.deep.equal({ createTid: t1, data: Buffer.from('one') });
+    expect(s.dataBefore(1, OBJ, 4n, t1)).to.equal(undefined);
+    // The last version before t3 was created at t2: past a bound of t1 there is none.
+    expect(s.dataBefore(1, OBJ, 4n, t3, t1)).to.equal(undefined);
+    expect(s.dataBefore(1, OBJ, 4n, t3, t2)?.createTid).to.equal(t2);
+    expect(s.dataVersion(1, OBJ, 4n, t1)?.toString()).to.equal('one');
+    expect(s.dataVersion(1, OBJ, 4n, t1 - 1n)).to.equal(undefined);
+  });
+
   it('copyData copies a slice of a DATA record straight into a buffer: staged, committed, live and as of a TID', () => {
     const s = newStore();
     const lk: LogicalKey = { pfs: 0, objId: OBJ, recType: RECTYPE.DATA, key: 7n };
