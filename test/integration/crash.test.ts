@@ -9,7 +9,11 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { h2fsOk, isMounted, killDaemon, mount, sleep, tarMd5, useMountedStore } from '../helpers/h2fs.js';
+import {
+  cleanupMounts, h2fsOk, isMounted, killDaemon, mount, newStore, requireFuse, sleep, tarMd5, useMountedStore,
+  type Mounted,
+} from '../helpers/h2fs.js';
+import { removeTmpDirs } from '../helpers/tmp.js';
 
 const LOAD = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../../test/helpers/write-load.mjs');
 
@@ -61,4 +65,58 @@ describe('crash safety: kill -9 of the mount daemon under load', function () {
       }
     });
   }
+});
+
+describe('crash safety: fsync is durable', function () {
+  this.timeout(120_000);
+  const m: Mounted = { store: '', mnt: '' };
+  before(async function () {
+    requireFuse(this);
+    Object.assign(m, await newStore());
+    // No commit timer: only fsync (or unmount) commits here.
+    await mount(m, ['-o', 'commit=3600']);
+  });
+  after(() => {
+    cleanupMounts();
+    removeTmpDirs();
+  });
+
+  function pattern(n: number, seed: number): Buffer {
+    const b = Buffer.alloc(n);
+    for (let i = 0; i < n; i++) b[i] = (i * 7 + seed) & 0xff;
+    return b;
+  }
+
+  it('fsync(file): what it covered is there after kill -9; what came after it is not', async () => {
+    const dir = path.join(m.mnt, 'd');
+    fs.mkdirSync(dir);
+    const payload = pattern(300_000, 3);
+    const fd = fs.openSync(path.join(dir, 'kept'), 'w');
+    fs.writeSync(fd, payload);
+    fs.fsyncSync(fd);
+    fs.closeSync(fd);
+    fs.writeFileSync(path.join(dir, 'lost'), 'never fsynced');
+    expect(fs.readdirSync(dir).sort()).to.deep.equal(['kept', 'lost']);
+
+    killDaemon(m);
+    await mount(m, ['-o', 'commit=3600']);
+    expect(fs.readdirSync(dir)).to.deep.equal(['kept']);
+    expect(fs.readFileSync(path.join(dir, 'kept')).equals(payload)).to.equal(true);
+  });
+
+  it('fsync(directory) is durable the same way', async () => {
+    const dir = path.join(m.mnt, 'e');
+    fs.mkdirSync(dir);
+    const payload = pattern(70_000, 11);
+    fs.writeFileSync(path.join(dir, 'kept'), payload);
+    const dfd = fs.openSync(dir, 'r');
+    fs.fsyncSync(dfd);
+    fs.closeSync(dfd);
+    fs.writeFileSync(path.join(dir, 'lost'), 'never fsynced');
+
+    killDaemon(m);
+    await mount(m, ['-o', 'commit=3600']);
+    expect(fs.readdirSync(dir)).to.deep.equal(['kept']);
+    expect(fs.readFileSync(path.join(dir, 'kept')).equals(payload)).to.equal(true);
+  });
 });
