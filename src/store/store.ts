@@ -97,6 +97,7 @@ export class Store {
   private readonly commitListeners = new Set<(tid: Tid) => void>();
   /** Only in a writable store: a read-only opener cannot see another process's commits invalidate it. */
   private readonly headCache: HeadCache | undefined;
+  private liveGen = 0;
   /** The committed head as the live view reads it (through headCache when there is one). */
   private readonly liveHead: RecordView;
 
@@ -296,7 +297,7 @@ export class Store {
         }
       }
     });
-    this.headCache?.clear();
+    this.dropHeadCache();
     return { dropped, undeleted };
   }
 
@@ -319,7 +320,7 @@ export class Store {
       this.nextObj.delete(pfs);
       this.env.meta.putSync(META_NEXTOBJ, this.encodeNextObj());
     });
-    this.headCache?.clear();
+    this.dropHeadCache();
     return removed;
   }
 
@@ -441,11 +442,11 @@ export class Store {
         }
         if (syncTid !== undefined) this.setSyncEndTidInTxn(pfs, syncTid);
       }, NO_SYNC_FLUSH);
-      this.headCache?.clear();
+      this.dropHeadCache();
       // A slave that moved is news for whoever mirrors it onwards (cascades).
       if (syncTid !== undefined) for (const fn of this.commitListeners) fn(syncTid);
     } catch (e) {
-      this.headCache?.clear();
+      this.dropHeadCache();
       if (e instanceof H2Error) throw e;
       if (this.diskNearlyFull()) throw new H2Error('ENOSPC', `mirror-write failed, store disk is full: ${(e as Error).message}`, { cause: e });
       throw H2Error.store(`mirror-write transaction failed: ${(e as Error).message}`, e);
@@ -470,6 +471,22 @@ export class Store {
   stage(rec: StagedRecord): void {
     if (this.readOnly) throw H2Error.posix('EROFS', 'store is open read-only');
     this.group.stage(rec);
+    this.liveGen++;
+  }
+
+  /**
+   * Changes whenever what live() shows may have changed: a staged record, a
+   * commit, a mirror-write, a rollback. Undefined in a read-only store, which
+   * cannot see another process's commits. Lets a caller keep what it derived
+   * from the live view (the VFS's resolved paths) until then.
+   */
+  liveGeneration(): number | undefined {
+    return this.headCache ? this.liveGen : undefined;
+  }
+
+  private dropHeadCache(): void {
+    this.headCache?.clear();
+    this.liveGen++;
   }
 
   onCommit(fn: (tid: Tid) => void): () => void {
@@ -514,13 +531,14 @@ export class Store {
         meta.putSync(META_STORE, encodePayload({ ...this.metaCache, lastTid: tid }));
       }, NO_SYNC_FLUSH);
     } catch (e) {
-      this.headCache?.clear();
+      this.dropHeadCache();
       if (this.diskNearlyFull()) throw new H2Error('ENOSPC', `commit failed, store disk is full: ${(e as Error).message}`, { cause: e });
       throw H2Error.store(`commit of TID failed: ${(e as Error).message}`, e);
     }
     this.metaCache = { ...this.metaCache, lastTid: tid };
     if (this.headCache) for (const rec of this.group.all()) this.headCache.invalidate(rec.lk);
     this.group.clear();
+    this.liveGen++;
     for (const fn of this.commitListeners) fn(tid);
     return { tid, records: written };
   }

@@ -18,6 +18,8 @@ export const BLOCK_SIZE = 64 * 1024;
 /** Disk space kept free for LMDB's B-tree pages and meta pages. */
 const SPACE_RESERVE = 8 * 1024 * 1024;
 const NAME_MAX = 255;
+/** Resolved paths kept (see resolve); a full cache starts over. */
+const MAX_RESOLVED = 65_536;
 export const ROOT_OBJ = 1;
 
 const S_IFMT = 0o170000;
@@ -62,10 +64,10 @@ export interface StatFs {
 
 /** Where a path lands: an object of a PFS, seen as of a TID (TID_MAX = live). */
 export interface Node {
-  pfs: number;
-  objId: number;
-  asOf: Tid;
-  inode: InodePayload;
+  readonly pfs: number;
+  readonly objId: number;
+  readonly asOf: Tid;
+  readonly inode: Readonly<InodePayload>;
 }
 
 interface Handle {
@@ -113,6 +115,8 @@ export class Vfs {
   private readonly readOnly: boolean;
   private readonly maxDirtyBytes: number;
   private readonly handles = new Map<number, Handle>();
+  private readonly resolved = new Map<string, Node>();
+  private resolvedGen = -1;
   private nextFh = 1;
   private readonly uid: number;
   private readonly gid: number;
@@ -186,48 +190,72 @@ export class Vfs {
     return undefined;
   }
 
-  /** Resolves a FUSE path to a node. Throws ENOENT/ENOTDIR. */
+  /**
+   * Resolves a FUSE path to a node. Throws ENOENT/ENOTDIR. Successful answers
+   * are kept until the store's live generation moves: a stat-heavy workload
+   * (ls -l, rsync's scan, a build's make) asks for the same paths over and
+   * over, and each walk costs a few head-cache reads per component.
+   */
   resolve(path: string): Node {
-    let pfs = 0;
-    let objId = ROOT_OBJ;
-    let asOf: Tid = TID_MAX;
-    let inode = this.inodeAt(this.store.live(), pfs, objId);
+    const gen = this.store.liveGeneration();
+    if (gen === undefined) return this.walk(path);
+    if (gen !== this.resolvedGen) {
+      this.resolved.clear();
+      this.resolvedGen = gen;
+    }
+    const hit = this.resolved.get(path);
+    if (hit) return hit;
+    // From the parent, itself resolved through the cache: a directory's
+    // entries are looked up one after another, and its own walk is shared.
+    const i = path.lastIndexOf('/');
+    const last = path.slice(i + 1);
+    const n = i >= 0 && last !== '' && last !== '.'
+      ? this.step(this.resolve(i === 0 ? '/' : path.slice(0, i)), last)
+      : this.walk(path);
+    if (this.resolved.size >= MAX_RESOLVED) this.resolved.clear();
+    this.resolved.set(path, n);
+    return n;
+  }
+
+  private walk(path: string): Node {
+    const inode = this.inodeAt(this.store.live(), 0, ROOT_OBJ);
     if (!inode) throw H2Error.posix('ENOENT', 'store has no root');
-    for (const raw of splitPath(path)) {
-      if (raw === '..') throw H2Error.posix('EINVAL', "'..' in a FUSE path");
-      if ((inode.mode & S_IFMT) !== S_IFDIR) throw H2Error.posix('ENOTDIR', raw);
-      const c = parseComponent(raw);
-      if (c.kind === 'pfs') {
-        // HAMMER: PFS links are reached through the root PFS only.
-        if (pfs !== 0) throw H2Error.posix('ENOENT', 'PFS paths resolve through the root PFS only');
-        const e = this.enterPfs(c.pfs, c.tid);
-        pfs = c.pfs;
-        objId = ROOT_OBJ;
-        asOf = e.asOf;
-        inode = e.inode;
-      } else if (c.kind === 'asof') {
-        this.checkTid(pfs, c.tid);
-        const view = this.store.asOf(c.tid);
-        if (c.name !== null) {
-          const d = this.lookupDirent(view, pfs, objId, c.name);
-          if (!d) throw H2Error.posix('ENOENT', `no such file or directory: ${raw}`);
-          objId = d.dirent.objId;
-        }
-        asOf = c.tid;
-        const next = this.inodeAt(view, pfs, objId);
-        if (!next) throw H2Error.posix('ENOENT', `no such file or directory: ${raw}`);
-        inode = next;
-      } else {
-        const view = this.view(asOf);
+    let n: Node = { pfs: 0, objId: ROOT_OBJ, asOf: TID_MAX, inode };
+    for (const raw of splitPath(path)) n = this.step(n, raw);
+    return n;
+  }
+
+  /** One path component down from `from`. */
+  private step(from: Node, raw: string): Node {
+    if (raw === '..') throw H2Error.posix('EINVAL', "'..' in a FUSE path");
+    if ((from.inode.mode & S_IFMT) !== S_IFDIR) throw H2Error.posix('ENOTDIR', raw);
+    const { pfs, objId } = from;
+    const c = parseComponent(raw);
+    if (c.kind === 'pfs') {
+      // HAMMER: PFS links are reached through the root PFS only.
+      if (pfs !== 0) throw H2Error.posix('ENOENT', 'PFS paths resolve through the root PFS only');
+      const e = this.enterPfs(c.pfs, c.tid);
+      return { pfs: c.pfs, objId: ROOT_OBJ, asOf: e.asOf, inode: e.inode };
+    }
+    if (c.kind === 'asof') {
+      this.checkTid(pfs, c.tid);
+      const view = this.store.asOf(c.tid);
+      let target = objId;
+      if (c.name !== null) {
         const d = this.lookupDirent(view, pfs, objId, c.name);
         if (!d) throw H2Error.posix('ENOENT', `no such file or directory: ${raw}`);
-        const next = this.inodeAt(view, pfs, d.dirent.objId);
-        if (!next) throw H2Error.store(`dirent ${c.name} points at missing inode ${d.dirent.objId}`);
-        objId = d.dirent.objId;
-        inode = next;
+        target = d.dirent.objId;
       }
+      const inode = this.inodeAt(view, pfs, target);
+      if (!inode) throw H2Error.posix('ENOENT', `no such file or directory: ${raw}`);
+      return { pfs, objId: target, asOf: c.tid, inode };
     }
-    return { pfs, objId, asOf, inode };
+    const view = this.view(from.asOf);
+    const d = this.lookupDirent(view, pfs, objId, c.name);
+    if (!d) throw H2Error.posix('ENOENT', `no such file or directory: ${raw}`);
+    const inode = this.inodeAt(view, pfs, d.dirent.objId);
+    if (!inode) throw H2Error.store(`dirent ${c.name} points at missing inode ${d.dirent.objId}`);
+    return { pfs, objId: d.dirent.objId, asOf: from.asOf, inode };
   }
 
   private resolveWritable(path: string): Node {

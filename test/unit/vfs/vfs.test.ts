@@ -457,6 +457,55 @@ describe('vfs/vfs', () => {
     });
   });
 
+  describe('resolved-path cache', () => {
+    it('answers a repeated lookup from the cache until the live view changes', () => {
+      const vfs = newVfs();
+      vfs.mkdir('/d', 0o755);
+      writeFile(vfs, '/d/a', 'one');
+      const n = vfs.resolve('/d/a');
+      expect(vfs.resolve('/d/a')).to.equal(n);
+      writeFile(vfs, '/d/a', 'one more', 0);
+      expect(vfs.resolve('/d/a')).to.not.equal(n);
+      expect(vfs.getattr('/d/a').size).to.equal(8);
+      vfs.rename('/d', '/e');
+      expect(codeOf(() => vfs.resolve('/d/a'))).to.equal('ENOENT');
+      expect(readFile(vfs, '/e/a').toString()).to.equal('one more');
+      vfs.unlink('/e/a');
+      expect(codeOf(() => vfs.getattr('/e/a'))).to.equal('ENOENT');
+    });
+
+    it('never shows a node from before a store-level change (rollback) or a commit', () => {
+      const vfs = newVfs();
+      const store = stores[stores.length - 1]!;
+      writeFile(vfs, '/keep', 'k');
+      const t = store.commit()!.tid;
+      writeFile(vfs, '/later', 'l');
+      store.commit();
+      expect(vfs.getattr('/later').size).to.equal(1);
+      store.rollbackPfs(0, t);
+      expect(codeOf(() => vfs.getattr('/later'))).to.equal('ENOENT');
+      expect(vfs.getattr('/keep').size).to.equal(1);
+    });
+
+    it('keeps nothing over a read-only store, which cannot see another writer', async () => {
+      const vfs = newVfs();
+      const store = stores[stores.length - 1]!;
+      writeFile(vfs, '/f', 'x');
+      await vfs.sync();
+      const dir = store.dir;
+      const ro = Store.open(dir, { readOnly: true });
+      try {
+        const rv = new Vfs(ro, { uid: 1000, gid: 1000 });
+        expect(ro.liveGeneration()).to.equal(undefined);
+        const a = rv.resolve('/f');
+        expect(rv.resolve('/f')).to.not.equal(a);
+        expect(rv.resolve('/f')).to.deep.equal(a);
+      } finally {
+        await ro.close();
+      }
+    });
+  });
+
   describe('@@ history views', () => {
     it('show the state as of the TID through readdir, getattr, read, readlink and xattrs', async () => {
       const vfs = newVfs();
