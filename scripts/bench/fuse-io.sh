@@ -157,9 +157,10 @@ mount -t tmpfs -o "size=$tmpfs_size,mode=755" fuse-io-b "$bench_work/tmpfs-b"
 bindfs -o big_writes,max_write=131072,max_read=131072 "$bench_work/tmpfs-b" "$bench_work/bindfs"
 mount -t tmpfs -o "size=$tmpfs_size,mode=755" fuse-io-tmpfs "$bench_work/tmpfs"
 # h2fs's store on a tmpfs too, so all three FUSE/tmpfs targets sit on the
-# same medium and the ratios measure the filesystems, not the disk.
+# same medium and the ratios measure the filesystems, not the disk. It keeps
+# history, so it needs room for all three sequential writes of every run.
 mkdir -p "$bench_work/h2fs"
-mount -t tmpfs -o "size=$(( (size * 2 * runs) + files * runs * 16 / 1024 + 1024 ))m,mode=700" fuse-io-h2fs "$bench_work/h2fs"
+mount -t tmpfs -o "size=$(( (size * 3 * runs) + files * runs * 16 / 1024 + 1024 ))m,mode=700" fuse-io-h2fs "$bench_work/h2fs"
 H2FS_OPSTATS=1 bench_store h2fs
 h2fs_pid=$(bench_daemon_pid h2fs)
 bench_rss_watch h2fs "$h2fs_pid"
