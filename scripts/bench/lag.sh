@@ -29,7 +29,14 @@ if [ "$mode" = load ]; then
 fi
 first=$(h2fs synctid "$m")
 until [ -L "$s/pfs1" ] && [ "$(link_tid "$s/pfs1")" -ge "$((first))" ]; do sleep 0.05; done
-slave_at() { [ "$(link_tid "$s/pfs1")" -ge "$(($1))" ]; }
+slave_at() {
+  if ! kill -0 "$stream_pid" 2>/dev/null; then
+    echo "lag: mirror-stream exited; the last lines of its log:" >&2
+    tail -n 5 "$bench_work/stream.log" >&2
+    exit 1
+  fi
+  [ "$(link_tid "$s/pfs1")" -ge "$(($1))" ]
+}
 for i in $(seq 1 "$samples"); do
   echo "sample $i" > "$m/obj/lag-$i"
   ms_until slave_at "$(h2fs synctid "$m")"

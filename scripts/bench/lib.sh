@@ -75,11 +75,20 @@ bench_rss_watch() {
 # bench_daemon_pid NAME: the mount daemon's pid of store NAME.
 bench_daemon_pid() { cat "$bench_work/$1/store/h2fs.pid"; }
 
-# ms_until CMD...: runs CMD every 2 ms until it succeeds; prints the ms that took.
+# ms_until CMD...: runs CMD every 2 ms until it succeeds; prints the ms that
+# took. Gives up (status 1, a line on stderr) after $ms_until_limit ms
+# (default 120000), so a sample that never comes stops the run, not hangs it.
 ms_until() {
-  local start
+  local start now limit=${ms_until_limit:-120000}
   start=$(date +%s%N)
-  until "$@"; do sleep 0.002; done
+  until "$@"; do
+    now=$(date +%s%N)
+    if (( (now - start) / 1000000 > limit )); then
+      echo "bench: gave up after $limit ms waiting for: $*" >&2
+      return 1
+    fi
+    sleep 0.002
+  done
   echo $(( ($(date +%s%N) - start) / 1000000 ))
 }
 

@@ -226,7 +226,7 @@ export class MirrorWriter {
   /**
    * The block a PATCH stands for: the slave's own version created at
    * baseTid (which must be at or before the batch's start, so it is whole
-   * here), cut or zero-extended to the new length, with the patch bytes
+   * here, written or held back), cut or zero-extended to the new length, with the patch bytes
    * written over it.
    */
   private unpatch(m: PatchMsg, bytes: Buffer, batchBeg: Tid): Buffer {
@@ -238,7 +238,13 @@ export class MirrorWriter {
     const len = typeof p === 'object' && p !== null && typeof p.len === 'number' ? p.len : -1;
     if (!Number.isSafeInteger(len) || len < 0 || len > MAX_DATA_LEN) throw protocol('PATCH without a valid block length');
     if (m.off + bytes.length > len) throw protocol(`PATCH bytes ${m.off}+${bytes.length} run past the block's ${len} bytes`);
-    const base = this.o.store.dataVersion(this.pfs, m.objId, m.key, m.baseTid);
+    let base = this.o.store.dataVersion(this.pfs, m.objId, m.key, m.baseTid);
+    if (!base && this.deferred !== undefined) {
+      // The base is whole on this slave, but may still be in the TIDs held
+      // back to be written in one transaction: write them, then look again.
+      this.writeDeferred();
+      base = this.o.store.dataVersion(this.pfs, m.objId, m.key, m.baseTid);
+    }
     if (!base) {
       throw protocol(`PATCH against a version the slave does not have (obj ${m.objId}, block ${m.key}, created ${formatTid(m.baseTid)})`);
     }

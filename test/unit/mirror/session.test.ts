@@ -615,6 +615,36 @@ describe('mirror/session (MirrorReader and MirrorWriter in one process)', () => 
         expect(got.equals(want)).to.equal(true);
       });
 
+      it('rebuilds a PATCH whose base came earlier in the same stream and is still held back for one transaction', async () => {
+        const ctx = await synced();
+        const big = ctx.m.vfs.getattr(`${ctx.m.R}/big.bin`).ino;
+        const t1 = ctx.s0 + 1n;
+        const t2 = ctx.s0 + 2n;
+        const hello: Frame = { type: MREC.HELLO, msg: { v: 1, version: 1, sharedUuid: ctx.m.sharedUuid, uniqueUuid: ctx.m.sharedUuid,
+          label: '', begTid: ctx.s0, twoWay: false } };
+        const d1 = pattern(65_536, 5);
+        // Two batches, as mirror-stream sends them: the second one's PATCH is
+        // against the block the first one created. Everything is buffered, so
+        // the writer still holds t1 back (one transaction for many TIDs) when
+        // the PATCH arrives.
+        const bytes = Buffer.concat([hello,
+          { type: MREC.BATCH, msg: { v: 1, begTid: ctx.s0, endTid: t1 } },
+          { type: MREC.REC, data: d1, msg: { v: 1, objId: big, recType: RECTYPE.DATA, key: 0n, createTid: t1, payload: { v: 1, len: 65_536 } } },
+          { type: MREC.SYNC, msg: { v: 1, tid: t1, count: 1 } },
+          { type: MREC.BATCH, msg: { v: 1, begTid: t1, endTid: t2 } },
+          { type: MREC.PATCH, data: Buffer.from('xyz'), msg: { v: 1, objId: big, recType: RECTYPE.DATA, key: 0n, createTid: t2,
+            payload: { v: 1, len: 65_536 }, baseTid: t1, off: 100 } },
+          { type: MREC.SYNC, msg: { v: 1, tid: t2, count: 1 } },
+          { type: MREC.TERM, msg: { v: 1, endTid: t2 } }].map((f) => encodeFrame(f as Frame)));
+        const r = await applyOneWay(ctx.slave.store, 1, bytes);
+        expect(r.ok, String((r as { error?: unknown }).error)).to.equal(true);
+        expectTid(ctx.slave.store.syncEndTid(1), t2, 'sync-end-tid');
+        const want = Buffer.from(d1);
+        Buffer.from('xyz').copy(want, 100);
+        expect(ctx.slave.store.dataVersion(1, big, 0n, t1)!.equals(d1)).to.equal(true);
+        expect(ctx.slave.store.dataVersion(1, big, 0n, t2)!.equals(want)).to.equal(true);
+      });
+
       // Known bug (see the report): store.applyMirror re-stamps the delete_tid
       // of a record that is already deleted, so a stream can rewrite history
       // the slave already synced: a file unlinked at T reappears in @@T.
