@@ -226,8 +226,8 @@ export class MirrorWriter {
   /**
    * The block a PATCH stands for: the slave's own version created at
    * baseTid (which must be at or before the batch's start, so it is whole
-   * here, written or held back), cut or zero-extended to the new length, with the patch bytes
-   * written over it.
+   * here, written or held back), cut or zero-extended to the new length,
+   * with the patch bytes written over it.
    */
   private unpatch(m: PatchMsg, bytes: Buffer, batchBeg: Tid): Buffer {
     if (m.recType !== RECTYPE.DATA) throw protocol('PATCH of a record that is not a data block');

@@ -563,6 +563,7 @@ export class Store {
       this.env.meta.putSync(META_STORE, encodePayload({ ...next }));
     }, NO_SYNC_FLUSH);
     this.metaCache = next;
+    this.liveGen++; // which @@ TIDs exist changed
   }
 
   /** Resolves once every commit so far is on disk (fsync). */
