@@ -26,32 +26,23 @@ for t in "$a" "$b"; do
   [ -f "$t/dist/src/bin/h2fs.js" ] || { echo "fuse-ab: $t/dist/src/bin/h2fs.js missing (npm run build there)" >&2; exit 1; }
 done
 files_py=$(cd "$(dirname "$0")" && pwd)/files.py
-work=$(mktemp -d /tmp/h2fs-ab.XXXXXX)
+# lib.sh: the work dir and its cleanup (h2fs mounts, then tmpfs, deepest first).
+source "$(dirname "$0")/lib.sh"
 declare -A tree=([A]=$a [B]=$b)
-cleanup() {
-  set +e
-  for v in A B; do
-    if mountpoint -q "$work/$v/mnt"; then
-      node "${tree[$v]}/dist/src/bin/h2fs.js" umount "$work/$v/mnt" || umount -l "$work/$v/mnt"
-    fi
-  done
-  mountpoint -q "$work" && umount -l "$work"
-  rm -rf "$work"
-}
-trap cleanup EXIT
-mount -t tmpfs -o "size=$(( files * rounds * 64 / 1024 + 1024 ))m,mode=700" h2fs-ab "$work"
 for v in A B; do
-  mkdir -p "$work/$v/mnt"
-  node "${tree[$v]}/dist/src/bin/h2fs.js" newfs "$work/$v/store" >/dev/null
-  node "${tree[$v]}/dist/src/bin/h2fs.js" mount "$work/$v/store" "$work/$v/mnt"
+  mkdir -p "$bench_work/$v"
+  mount -t tmpfs -o "size=$(( files * rounds * 32 / 1024 + 512 ))m,mode=700" "h2fs-ab-$v" "$bench_work/$v"
+  mkdir "$bench_work/$v/mnt"
+  node "${tree[$v]}/dist/src/bin/h2fs.js" newfs "$bench_work/$v/store" >/dev/null
+  node "${tree[$v]}/dist/src/bin/h2fs.js" mount "$bench_work/$v/store" "$bench_work/$v/mnt"
 done
 echo "fuse-ab: A=$a ($(git -C "$a" rev-parse --short HEAD 2>/dev/null || echo '?'))"
 echo "fuse-ab: B=$b ($(git -C "$b" rev-parse --short HEAD 2>/dev/null || echo '?'))"
 phases=(create stat read unlink)
-results=$work/results.txt
+results=$bench_work/results.txt
 for r in $(seq 1 "$rounds"); do
   for v in A B; do
-    d=$work/$v/mnt/r$r
+    d=$bench_work/$v/mnt/r$r
     mkdir "$d"
     line="round $r $v:"
     for ph in "${phases[@]}"; do
@@ -63,7 +54,6 @@ for r in $(seq 1 "$rounds"); do
     echo "$line"
   done
 done
-median() { sort -n | awk '{v[NR]=$1} END {print (NR % 2) ? v[(NR+1)/2] : (v[NR/2] + v[NR/2+1]) / 2}'; }
 printf '%-8s %10s %10s %7s   (files/s, medians of %d rounds of %d files)\n' phase A B B/A "$rounds" "$files"
 for ph in "${phases[@]}"; do
   ma=$(awk -v p="$ph" '$1 == "A" && $2 == p {print $3}' "$results" | median)

@@ -181,18 +181,14 @@ if [ -e "/proc/$h2fs_pid" ]; then say "warning: h2fs daemon $h2fs_pid still runn
 wait "$rss_watcher" 2>/dev/null || true
 rss_watcher=
 
-# median TARGET METRIC
-median() {
-  awk -v t="$1" -v m="$2" '$1 == t && $2 == m { print $3 }' "$bench_work/results.txt" | sort -g |
-    awk '{ a[NR] = $1 } END { if (NR == 0) print "-"; else if (NR % 2) print a[(NR + 1) / 2];
-                              else printf "%.1f\n", (a[NR / 2] + a[NR / 2 + 1]) / 2 }'
-}
+# median_of TARGET METRIC
+median_of() { awk -v t="$1" -v m="$2" '$1 == t && $2 == m { print $3 }' "$bench_work/results.txt" | median; }
 
 echo
 echo "fuse-io: medians of $runs run(s); size=${size} MiB, files=$files x 4 KiB; MB/s = 10^6 B/s"
 printf '%-16s %10s %10s %10s %12s %6s\n' metric h2fs bindfs tmpfs h2fs/bindfs goal
 for m in write_mbs write_fsync_mbs read_mbs create_fps stat_fps read_fps unlink_fps; do
-  h=$(median h2fs "$m") b=$(median bindfs "$m") p=$(median tmpfs "$m")
+  h=$(median_of h2fs "$m") b=$(median_of bindfs "$m") p=$(median_of tmpfs "$m")
   read -r ratio ok < <(awk -v h="$h" -v b="$b" 'BEGIN { if (b + 0 > 0) { r = h / b; printf "%.2f %s\n", r, (r >= 0.70 ? "ok" : "BELOW") } else print "- -" }')
   printf '%-16s %10s %10s %10s %12s %6s\n' "$m" "$h" "$b" "$p" "$ratio" "$ok"
 done

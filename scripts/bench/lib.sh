@@ -50,6 +50,12 @@ bench_sshd() {
 # link_tid LINK: the TID a slave link points at, as a number.
 link_tid() { printf '%d' "$(readlink "$1" | sed 's/^@@\(0x[0-9a-f]*\):.*/\1/')"; }
 
+# median: reads numbers, prints their median ("-" when there are none).
+median() {
+  sort -g | awk '{ a[NR] = $1 } END { if (NR == 0) print "-"; else if (NR % 2) print a[(NR + 1) / 2];
+                                      else printf "%.1f\n", (a[NR / 2] + a[NR / 2 + 1]) / 2 }'
+}
+
 # stats: reads numbers (ms), prints "n median p99 max"
 stats() { sort -n | awk '{a[NR]=$1} END {n=NR; m=a[int((n+1)/2)]; p=a[int(n*0.99+0.999)]; printf "%d %s %s %s\n", n, m, p, a[n]}'; }
 
@@ -79,17 +85,19 @@ bench_daemon_pid() { cat "$bench_work/$1/store/h2fs.pid"; }
 # took. Gives up (status 1, a line on stderr) after $ms_until_limit ms
 # (default 120000), so a sample that never comes stops the run, not hangs it.
 ms_until() {
+  # EPOCHREALTIME (microseconds, no fork): the loop polls every 2 ms.
   local start now limit=${ms_until_limit:-120000}
-  start=$(date +%s%N)
+  start=${EPOCHREALTIME/[.,]/}
   until "$@"; do
-    now=$(date +%s%N)
-    if (( (now - start) / 1000000 > limit )); then
+    now=${EPOCHREALTIME/[.,]/}
+    if (( (now - start) / 1000 > limit )); then
       echo "bench: gave up after $limit ms waiting for: $*" >&2
       return 1
     fi
     sleep 0.002
   done
-  echo $(( ($(date +%s%N) - start) / 1000000 ))
+  now=${EPOCHREALTIME/[.,]/}
+  echo $(( (now - start) / 1000 ))
 }
 
 # lag_report LABEL PEER FILE: the summary line and RESULT lines of FILE's samples (ms).

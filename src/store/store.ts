@@ -334,12 +334,10 @@ export class Store {
    */
   scanEvents(pfs: number, begTid: Tid, endTid: Tid, cursor: Buffer | null, limit: number):
     { events: MirrorEvent[]; cursor: Buffer | null } {
-    const start = cursor ?? u64(begTid + 1n);
-    const end = Buffer.concat([u64(endTid), Buffer.alloc(1 + REC_KEY_LEN, 0xff)]);
     const events: MirrorEvent[] = [];
     let last: Buffer | null = null;
     let seen = 0;
-    for (const { key } of this.env.tidindex.getRange({ start, end, exclusiveStart: cursor !== null, limit })) {
+    for (const { key } of this.env.tidindex.getRange(tidIndexRange(begTid, endTid, cursor, limit))) {
       seen++;
       last = Buffer.from(key);
       const recKey = key.subarray(9, 9 + REC_KEY_LEN);
@@ -369,11 +367,9 @@ export class Store {
   estimateStreamBytes(pfs: number, begTid: Tid, endTid: Tid, cursor: Buffer | null = null, limit = Infinity):
     { bytes: number; cursor: Buffer | null } {
     let bytes = 0;
-    const start = cursor ?? u64(begTid + 1n);
-    const end = Buffer.concat([u64(endTid), Buffer.alloc(1 + REC_KEY_LEN, 0xff)]);
     let seen = 0;
     let last: Buffer | null = null;
-    for (const { key } of this.env.tidindex.getRange({ start, end, exclusiveStart: cursor !== null, limit })) {
+    for (const { key } of this.env.tidindex.getRange(tidIndexRange(begTid, endTid, cursor, limit))) {
       if (++seen === limit) last = Buffer.from(key);
       const recKey = key.subarray(9, 9 + REC_KEY_LEN);
       if (recKey.readUInt16BE(0) !== pfs || recKey.readBigUInt64BE(2) === 0n) continue;
@@ -618,6 +614,17 @@ function u64(n: bigint): Buffer {
   const b = Buffer.allocUnsafe(8);
   b.writeBigUInt64BE(n & U64_MAX, 0);
   return b;
+}
+
+/** TID index entries with begTid < tid <= endTid, resuming after `cursor` (the last key seen). */
+function tidIndexRange(begTid: Tid, endTid: Tid, cursor: Buffer | null, limit: number):
+  { start: Buffer; end: Buffer; exclusiveStart: boolean; limit: number } {
+  return {
+    start: cursor ?? u64(begTid + 1n),
+    end: Buffer.concat([u64(endTid), Buffer.alloc(1 + REC_KEY_LEN, 0xff)]),
+    exclusiveStart: cursor !== null,
+    limit,
+  };
 }
 
 class CommittedView implements RecordView {
