@@ -9,8 +9,8 @@ import fs from 'node:fs';
 import type { Duplex } from 'node:stream';
 import os from 'node:os';
 import path from 'node:path';
-import { Client, type AgentAuthMethod, type ClientChannel, type PublicKeyAuthMethod } from 'ssh2';
-import SSHConfig from 'ssh-config';
+import type { AgentAuthMethod, ClientChannel, PublicKeyAuthMethod } from 'ssh2';
+import Client from 'ssh2/lib/client.js';
 import { H2Error } from '../errors.js';
 import * as log from '../log.js';
 import { hostVerifier } from './known-hosts.js';
@@ -40,7 +40,7 @@ function expandHome(p: string): string {
   return p.startsWith('~/') ? path.join(os.homedir(), p.slice(2)) : p;
 }
 
-function resolveConfig(spec: RemoteSpec, opts: SshOptions): Resolved {
+async function resolveConfig(spec: RemoteSpec, opts: SshOptions): Promise<Resolved> {
   let hostName = spec.host;
   let port = 22;
   let user = os.userInfo().username;
@@ -48,6 +48,8 @@ function resolveConfig(spec: RemoteSpec, opts: SshOptions): Resolved {
   const cfgFile = path.join(os.homedir(), '.ssh', 'config');
   if (fs.existsSync(cfgFile)) {
     try {
+      // Loaded only when there is a config to read.
+      const { default: SSHConfig } = await import('ssh-config');
       const c = SSHConfig.parse(fs.readFileSync(cfgFile, 'utf8')).compute(spec.host) as Record<string, string | string[]>;
       if (typeof c.HostName === 'string') hostName = c.HostName.replace(/%h/g, spec.host);
       if (typeof c.Port === 'string') port = Number(c.Port);
@@ -88,8 +90,8 @@ export interface SshEndpoint {
 }
 
 /** Connects and runs `<remoteCommand> <args...>`, every argument quoted for the remote shell. */
-export function sshExec(spec: RemoteSpec, args: string[], opts: SshOptions): Promise<SshEndpoint> {
-  const r = resolveConfig(spec, opts);
+export async function sshExec(spec: RemoteSpec, args: string[], opts: SshOptions): Promise<SshEndpoint> {
+  const r = await resolveConfig(spec, opts);
   const knownHosts = opts.knownHosts ?? path.join(os.homedir(), '.ssh', 'known_hosts');
   // OpenSSH records and checks host keys under the HostName it connects to.
   const hv = hostVerifier(knownHosts, r.host, r.port, opts.acceptNew ?? false);
