@@ -48,6 +48,15 @@ export interface WriterResult {
   created: boolean;
 }
 
+/**
+ * How much of a TID the writer holds before writing it in a part. While a
+ * part is written the link stalls (the transaction is synchronous), and
+ * the SSH window and socket buffers upstream hold only a few MiB: at
+ * 64 MiB a bulk copy over SSH stalled for a few hundred ms at a time and
+ * ran some 12% slower than at 8 MiB.
+ */
+const APPLY_PART_BYTES = 8 * 1024 * 1024;
+
 function protocol(msg: string): H2Error {
   return new H2Error('H2_PROTOCOL', msg);
 }
@@ -121,7 +130,7 @@ export class MirrorWriter {
     let lastEvent: Tid = 0n;
     let lastSync: Tid = 0n;
     let tidCount = 0;
-    const maxBuffer = this.o.maxBufferBytes ?? 64 * 1024 * 1024;
+    const maxBuffer = this.o.maxBufferBytes ?? APPLY_PART_BYTES;
 
     for (;;) {
       // Nothing more to hand: write what is whole before waiting for the link.

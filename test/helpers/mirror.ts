@@ -151,7 +151,7 @@ export async function oneWayStream(src: Store, pfs: number, begTid?: Tid): Promi
  * Runs a one-way MirrorWriter on `bytes` (fed in `chunk`-byte pieces across
  * event-loop turns, as a pipe would deliver them) into PFS `pfs` of `dst`.
  */
-export async function applyOneWay(dst: Store, pfs: number, bytes: Buffer, chunk = 997):
+export async function applyOneWay(dst: Store, pfs: number, bytes: Buffer, chunk = 997, maxBufferBytes?: number):
   Promise<{ ok: true; result: WriterResult } | { ok: false; error: unknown }> {
   async function* pieces(): AsyncGenerator<Buffer> {
     for (let i = 0; i < bytes.length; i += chunk) {
@@ -161,7 +161,7 @@ export async function applyOneWay(dst: Store, pfs: number, bytes: Buffer, chunk 
   }
   const input = Readable.from(pieces(), { objectMode: false });
   const writer = new MirrorWriter({ store: dst, channel: new FrameChannel(input, null), twoWay: false,
-    resolveTarget: async () => ({ pfs, created: false }) });
+    resolveTarget: async () => ({ pfs, created: false }), ...(maxBufferBytes !== undefined ? { maxBufferBytes } : {}) });
   try {
     return { ok: true, result: await writer.run() };
   } catch (error) {

@@ -447,6 +447,55 @@ describe('mirror/session (MirrorReader and MirrorWriter in one process)', () => 
       expect(eventsAfter(slave.store, 1, lastWhole), 'records past sync-end-tid').to.equal(0);
       expectSameHistory(m, slave);
     });
+    it('a TID bigger than the writer holds goes in parts, out of sight until its SYNC; a cut one is resumed, or rolled back by pfs-upgrade', async () => {
+      const m = buildMaster();
+      // One TID of 40 files of 20 KB: some 800 KB against a 64 KiB part size.
+      for (let i = 0; i < 40; i++) writeFile(m.vfs, `${m.R}/many/big${i}`, pattern(20_000, i + 7));
+      m.vfs.unlink(`${m.R}/many/f05`);
+      const bigTid = commit(m);
+      const part = 64 * 1024;
+      const { bytes } = await oneWayStream(m.store, 1);
+      const frames = splitFrames(bytes);
+      const syncAt = frames.findIndex((f) => frameType(f) === MREC.SYNC && frameTid(decodeFrameBody(MREC.SYNC, f.subarray(HEADER_LEN))) === bigTid);
+      expect(syncAt).to.be.greaterThan(0);
+      // Cut just before the big TID's SYNC: all its records arrived, none was closed.
+      const cut = frames.slice(0, syncAt).reduce((n, f) => n + f.length, 0);
+      const syncs = frames.slice(0, syncAt).filter((f) => frameType(f) === MREC.SYNC);
+      const before = frameTid(decodeFrameBody(MREC.SYNC, syncs[syncs.length - 1]!.subarray(HEADER_LEN)))!;
+
+      const slave = newSlave(m.sharedUuid);
+      let partsWritten = 0;
+      const apply = slave.store.applyMirror.bind(slave.store);
+      slave.store.applyMirror = (pfs, ops, syncTid) => {
+        if (syncTid === undefined) partsWritten++;
+        apply(pfs, ops, syncTid);
+      };
+      const out = await applyOneWay(slave.store, 1, bytes.subarray(0, cut), 4096, part);
+      expect(out.ok).to.equal(false);
+      expectTid(slave.store.syncEndTid(1), before, 'sync-end-tid stays at the last whole TID');
+      const parts = eventsAfter(slave.store, 1, before);
+      expect(parts, 'records of the big TID already written, in parts').to.be.greaterThan(40);
+      expect(partsWritten, 'parts written without moving sync-end-tid').to.be.greaterThan(3);
+      // Out of sight: the slave reads as its sync-end-tid, which is the master's.
+      expectSameHistory(m, slave);
+      expect(tree(slave.vfs, pfsPath(1)).filter((l) => l.startsWith('/many/big'))).to.deep.equal([]);
+
+      // Resumed from the slave's sync-end-tid: the parts are written again, harmlessly.
+      const again = await oneWayStream(m.store, 1, before);
+      const resumed = await applyOneWay(slave.store, 1, again.bytes, 4096, part);
+      if (!resumed.ok) throw resumed.error;
+      expectTid(slave.store.syncEndTid(1), bigTid, 'resumed to the big TID');
+      expectSameHistory(m, slave);
+
+      // Cut again on a fresh slave, then pfs-upgrade: the parts go, the slave is its last whole TID.
+      const other = newSlave(m.sharedUuid);
+      expect((await applyOneWay(other.store, 1, bytes.subarray(0, cut), 4096, part)).ok).to.equal(false);
+      expect(eventsAfter(other.store, 1, before)).to.equal(parts);
+      const up = other.admin.upgrade(1);
+      expect(up.dropped, 'records rolled back').to.equal(parts);
+      expect(eventsAfter(other.store, 1, before), 'records past the last whole TID').to.equal(0);
+      expect(tree(other.vfs, pfsPath(1))).to.deep.equal(tree(m.vfs, pfsPath(1, before)));
+    });
   });
 
   describe('bad input never damages the slave', () => {
