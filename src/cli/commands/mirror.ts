@@ -8,6 +8,7 @@ import * as log from '../../log.js';
 import { formatTid } from '../../tid.js';
 import type { RelayState } from '../../mirror/relay.js';
 import { BandwidthLimit } from '../../transport/bwlimit.js';
+import { parseRemoteSpec } from '../../transport/remote-spec.js';
 import { parseCommandArgs, requirePositionals } from '../args.js';
 import type { Command, CommandContext } from '../context.js';
 import { openSource, openTarget, type EndpointOptions, type OpenedEndpoint } from '../endpoints.js';
@@ -82,7 +83,9 @@ export const mirrorCopy: Command = {
     const started = Date.now();
     // Both ends open at once, the SSH session first: its key exchange and
     // the far h2fs starting up are most of a round, and the relay loads
-    // while they run.
+    // while they run. ssh2 loads before anything else does, or the two
+    // module loads interleave and the connection starts some 30 ms later.
+    if (parseRemoteSpec(dstSpec) || parseRemoteSpec(srcSpec)) await import('../../transport/ssh.js');
     const opening = [openTarget(dstSpec, o), openSource(srcSpec, o)] as const;
     const relayModule = import('../../mirror/relay.js');
     const opened = await Promise.allSettled(opening);
