@@ -8,7 +8,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh >/dev/null
 root=$PWD
-h2fs() { node "$root/dist/src/bin/h2fs.js" "$@"; }
+# bin/h2fs, the command a user runs (it drops NODE_EXTRA_CA_CERTS, see there).
+h2fs() { "$root/bin/h2fs" "$@"; }
 work=$(mktemp -d /tmp/h2fs-demo.XXXXXX)
 mstore=$work/master-store mmnt=$work/master
 sstore=$work/slave-store smnt=$work/slave
@@ -77,13 +78,13 @@ EOF
   /usr/sbin/sshd -D -e -f "$work/sshd_config" 2>"$work/sshd.log" &
   sshd_pid=$!
   for _ in $(seq 1 100); do (echo > "/dev/tcp/127.0.0.1/$port") 2>/dev/null && break; sleep 0.05; done
-  export HOME=$work/home H2FS_REMOTE="$(command -v node) $root/dist/src/bin/h2fs.js" SSH_AUTH_SOCK=
+  export HOME=$work/home H2FS_REMOTE="$root/bin/h2fs" SSH_AUTH_SOCK=
   dst="127.0.0.1:$port:$smnt/pfs1" via="SSH to a temporary sshd on 127.0.0.1:$port"
 fi
 
 say "master: h2fs -v -b 20m mirror-stream $mmnt/obj $dst   ($via)"
-# node itself, not the h2fs() function, so that $! is the process to stop.
-node "$root/dist/src/bin/h2fs.js" -v -b 20m mirror-stream "$mmnt/obj" "$dst" 2>"$work/stream.log" &
+# The launcher itself (it execs node), not the h2fs() function, so that $! is the process to stop.
+"$root/bin/h2fs" -v -b 20m mirror-stream "$mmnt/obj" "$dst" 2>"$work/stream.log" &
 stream_pid=$!
 
 say "write on the master while it streams: a real tree, then edits"

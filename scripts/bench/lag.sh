@@ -15,8 +15,8 @@ h2fs pfs-master "$m/obj" >/dev/null
 bench_sshd
 bench_rss_watch "mount daemon (master)" "$(bench_daemon_pid master)"
 bench_rss_watch "mount daemon (slave)" "$(bench_daemon_pid slave)"
-# node itself, not the h2fs() shell function, so that $! is the process to watch and stop.
-node "$root/dist/src/bin/h2fs.js" -y mirror-stream "$m/obj" "127.0.0.1:$bench_port:$s/pfs1" 2>"$bench_work/stream.log" &
+# The launcher itself (it execs node), not the h2fs() shell function, so that $! is the process to watch and stop.
+"$root/bin/h2fs" -y mirror-stream "$m/obj" "127.0.0.1:$bench_port:$s/pfs1" 2>"$bench_work/stream.log" &
 stream_pid=$!
 bench_pids+=($stream_pid)
 bench_rss_watch "mirror-stream" "$stream_pid"

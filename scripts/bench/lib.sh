@@ -1,7 +1,8 @@
 # Shared set-up for the benchmark scripts: two mounted stores (master and
 # slave) and a temporary sshd on 127.0.0.1, all removed by bench_cleanup.
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
-h2fs() { node "$root/dist/src/bin/h2fs.js" "$@"; }
+# bin/h2fs, the command a user runs (it drops NODE_EXTRA_CA_CERTS, see there).
+h2fs() { "$root/bin/h2fs" "$@"; }
 bench_work=$(mktemp -d /tmp/h2fs-bench.XXXXXX)
 bench_pids=()
 bench_cleanup() {
@@ -44,7 +45,7 @@ bench_sshd() {
   /usr/sbin/sshd -D -e -f "$d/sshd_config" 2>"$d/sshd.log" &
   bench_pids+=($!)
   for _ in $(seq 1 100); do (echo > "/dev/tcp/127.0.0.1/$bench_port") 2>/dev/null && break; sleep 0.05; done
-  export HOME=$d/home H2FS_REMOTE="$(command -v node) $root/dist/src/bin/h2fs.js" SSH_AUTH_SOCK=
+  export HOME=$d/home H2FS_REMOTE="$root/bin/h2fs" SSH_AUTH_SOCK=
 }
 
 # link_tid LINK: the TID a slave link points at, as a number.
