@@ -33,7 +33,9 @@ done
 source "$(dirname "$0")/lib.sh"
 treepy() { python3 "$root/scripts/bench/tree.py" "$@"; }
 declare -A tree=([A]=$a [B]=$b)
-run() { local v=$1; shift; node "${tree[$v]}/dist/src/bin/h2fs.js" "$@"; }
+# Each build as a user runs it: its bin/h2fs launcher where it has one.
+cmd() { if [ -x "${tree[$1]}/bin/h2fs" ]; then echo "${tree[$1]}/bin/h2fs"; else echo "$(command -v node) ${tree[$1]}/dist/src/bin/h2fs.js"; fi; }
+run() { local v=$1; shift; $(cmd "$v") "$@"; }
 mkdir -p "$bench_work/m/mnt" "$bench_work/sA/mnt" "$bench_work/sB/mnt"
 run B newfs "$bench_work/m/store" >/dev/null
 run B mount "$bench_work/m/store" "$bench_work/m/mnt"
@@ -53,8 +55,7 @@ treepy changes "$files" 1 "$rounds" 100 "$bench_work/changes"
 sync; sleep 2
 # Each build's first copy creates its slave PFS (untimed).
 for v in A B; do
-  H2FS_REMOTE="$(command -v node) ${tree[$v]}/dist/src/bin/h2fs.js" \
-    run "$v" -y mirror-copy -p "$bench_port" "$M" "127.0.0.1:$bench_work/s$v/mnt/pfs"
+  H2FS_REMOTE="$(cmd "$v")" run "$v" -y mirror-copy -p "$bench_port" "$M" "127.0.0.1:$bench_work/s$v/mnt/pfs"
 done
 results=$bench_work/results.txt
 for r in $(seq 1 "$rounds"); do
@@ -64,8 +65,7 @@ for r in $(seq 1 "$rounds"); do
   line="round $r:"
   for v in "${order[@]}"; do
     t0=$EPOCHREALTIME
-    H2FS_REMOTE="$(command -v node) ${tree[$v]}/dist/src/bin/h2fs.js" \
-      run "$v" mirror-copy -p "$bench_port" "$M" "127.0.0.1:$bench_work/s$v/mnt/pfs"
+    H2FS_REMOTE="$(cmd "$v")" run "$v" mirror-copy -p "$bench_port" "$M" "127.0.0.1:$bench_work/s$v/mnt/pfs"
     t1=$EPOCHREALTIME
     ms=$(( (${t1/./} - ${t0/./}) / 1000 ))
     echo "$v $ms" >> "$results"
