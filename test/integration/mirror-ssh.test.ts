@@ -145,6 +145,30 @@ describe('mirroring over SSH', function () {
     expect(changed.stderr).to.match(/host key for .* has CHANGED/);
   });
 
+  it('a failure on the far host reaches the local command as one line (the far end is only a pipe)', async () => {
+    await h2fsOk(['-y', 'mirror-copy', `${master.mnt}/small`, remote(`${slave.mnt}/far-errors`)], { env });
+    const cases: Array<{ args: string[]; want: RegExp }> = [
+      // The far mirror-write cannot start: its path is nowhere.
+      { args: ['-y', 'mirror-copy', `${master.mnt}/small`, remote('/nonexistent/h2fs-test/s')],
+        want: /^h2fs: mirror-write: \/nonexistent\/h2fs-test\/s: no such directory \/nonexistent\/h2fs-test$/ },
+      // The far daemon refuses the stream: a slave of another master.
+      { args: ['mirror-copy', `${master.mnt}/obj`, remote(`${slave.mnt}/far-errors`)],
+        want: /^h2fs: .*shared-uuid/ },
+      // The far mirror-read cannot start: its path is nowhere.
+      { args: ['-y', 'mirror-copy', remote('/nonexistent/h2fs-test/m'), `${slave.mnt}/far-errors2`],
+        want: /^h2fs: mirror-read: \/nonexistent\/h2fs-test\/m: no such directory \/nonexistent\/h2fs-test$/ },
+    ];
+    for (const c of cases) {
+      const r = await h2fs(c.args, { env, timeoutMs: 60_000 });
+      expect(r.code, `${c.args.join(' ')}: ${r.stderr}`).to.equal(1);
+      const lines = r.stderr.trim().split('\n').filter((l) => !l.startsWith('hint: '));
+      expect(lines, r.stderr).to.have.length(1);
+      expect(lines[0], `${c.args.join(' ')}: ${lines[0]}`).to.match(c.want);
+    }
+    // Nothing was created or moved by the refused copies.
+    expect(fs.existsSync(`${slave.mnt}/far-errors2`)).to.equal(false);
+  });
+
   it('passes a hostile path to the remote h2fs as one argument and runs nothing else', async () => {
     const name = `we ird 'q' "dq" ; $(touch h2fs-pwned) \`touch h2fs-pwned2\` & |`;
     for (const f of ['/root/h2fs-pwned', '/root/h2fs-pwned2']) fs.rmSync(f, { force: true });
