@@ -37,7 +37,8 @@ export class ControlServer {
     const sp = socketPath(this.storeDir);
     fs.rmSync(sp, { force: true });
     // Half-open: a peer that has finished sending still gets our last frames (ACK, ERROR).
-    const server = net.createServer({ allowHalfOpen: true }, (sock) => this.serve(sock));
+    // 1 MiB of mirror frames may wait in a socket before a sender waits for drain.
+    const server = net.createServer({ allowHalfOpen: true, highWaterMark: 1024 * 1024 }, (sock) => this.serve(sock));
     this.server = server;
     const oldMask = process.umask(0o177);
     try {

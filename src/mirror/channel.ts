@@ -11,6 +11,7 @@ export class FrameChannel {
   private readonly iter: AsyncIterator<Frame>;
   private readonly out: Writable | null;
   bytesOut = 0;
+  private corked = false;
 
   /** `input` may be null (a one-way writer answers nobody... nor a reader with no return). */
   constructor(input: Readable | null, output: Writable | null) {
@@ -57,6 +58,16 @@ export class FrameChannel {
     if (out.destroyed || !out.writable) throw new H2Error('H2_TRANSPORT', 'the link to the other side is closed');
     const buf = encodeFrame(f);
     this.bytesOut += buf.length;
+    // Frames sent in one turn of the event loop leave in one write: a run
+    // of small records is one system call, not one each.
+    if (!this.corked) {
+      this.corked = true;
+      out.cork();
+      setImmediate(() => {
+        this.corked = false;
+        out.uncork();
+      });
+    }
     if (!out.write(buf)) {
       await new Promise<void>((resolve, reject) => {
         const done = (e?: Error): void => {
