@@ -6,11 +6,12 @@
  * Host/HostName/User/Port are honoured; keepalives find a dead peer.
  */
 import fs from 'node:fs';
+import { createRequire } from 'node:module';
+import net from 'node:net';
 import type { Duplex } from 'node:stream';
 import os from 'node:os';
 import path from 'node:path';
 import type { AgentAuthMethod, ClientChannel, PublicKeyAuthMethod } from 'ssh2';
-import Client from 'ssh2/lib/client.js';
 import { H2Error } from '../errors.js';
 import * as log from '../log.js';
 import { hostVerifier } from './known-hosts.js';
@@ -89,9 +90,31 @@ export interface SshEndpoint {
   exit: Promise<number | null>;
 }
 
+/**
+ * The TCP connection, opened before ssh2 is loaded: the server forks and
+ * sends its banner while ssh2 (some 40 ms) loads. Nagle's algorithm is off:
+ * the key exchange and the user-auth request each send two packets in a
+ * row, and with Nagle the second waited for the server's delayed ACK, 40 ms
+ * each time (80 ms of a 250 ms round on loopback).
+ */
+function dial(host: string, port: number): { sock: net.Socket; early: () => Error | undefined } {
+  const sock = net.connect({ host, port, noDelay: true });
+  let early: Error | undefined;
+  const onError = (e: Error): void => { early = e; };
+  sock.once('error', onError);
+  return {
+    sock,
+    early: () => {
+      sock.off('error', onError);
+      return early;
+    },
+  };
+}
+
 /** Connects and runs `<remoteCommand> <args...>`, every argument quoted for the remote shell. */
 export async function sshExec(spec: RemoteSpec, args: string[], opts: SshOptions): Promise<SshEndpoint> {
   const r = await resolveConfig(spec, opts);
+  const link = dial(r.host, r.port);
   const knownHosts = opts.knownHosts ?? path.join(os.homedir(), '.ssh', 'known_hosts');
   // OpenSSH records and checks host keys under the HostName it connects to.
   const hv = hostVerifier(knownHosts, r.host, r.port, opts.acceptNew ?? false);
@@ -110,6 +133,22 @@ export async function sshExec(spec: RemoteSpec, args: string[], opts: SshOptions
   ];
   const command = [opts.remoteCommand, ...args.map(shellQuote)].join(' ');
   log.debug(`h2fs: ssh ${r.user}@${r.host}:${r.port} ${command}`);
+  let Client: typeof import('ssh2').Client;
+  try {
+    // Loaded while the TCP link opens; ssh2's client alone: the package's
+    // index also loads its server, SFTP and agent code, some 10 ms that a
+    // mirror round never uses. require(), not import(): Node would first
+    // scan the CommonJS sources for named exports (another 10 ms).
+    Client = createRequire(import.meta.url)('ssh2/lib/client.js') as typeof import('ssh2').Client;
+  } catch (e) {
+    link.sock.destroy();
+    throw e;
+  }
+  const refused = link.early();
+  if (refused) {
+    link.sock.destroy();
+    throw new H2Error('H2_TRANSPORT', `ssh ${r.host}:${r.port}: ${refused.message}`);
+  }
   return new Promise<SshEndpoint>((resolve, reject) => {
     const conn = new Client();
     let stderr = '';
@@ -175,6 +214,7 @@ export async function sshExec(spec: RemoteSpec, args: string[], opts: SshOptions
       });
     });
     conn.connect({
+      sock: link.sock,
       host: r.host,
       port: r.port,
       username: r.user,

@@ -169,6 +169,22 @@ describe('mirroring over SSH', function () {
     expect(fs.existsSync(`${slave.mnt}/far-errors2`)).to.equal(false);
   });
 
+  it('a far host that does not answer (nothing listening, no such name) is one line and status 1, and moves nothing', async () => {
+    // A port that was free a moment ago: bound, then closed.
+    const free = Number(sh(`node -e 'const s=require("net").createServer().listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})'`).trim());
+    const cases: Array<{ dst: string; want: RegExp }> = [
+      { dst: `127.0.0.1:${free}:${slave.mnt}/unreached`, want: new RegExp(`^h2fs: ssh 127\\.0\\.0\\.1:${free}: connect ECONNREFUSED 127\\.0\\.0\\.1:${free}$`) },
+      { dst: `no-such-host.invalid:${slave.mnt}/unreached`, want: /^h2fs: ssh no-such-host\.invalid:22: getaddrinfo (ENOTFOUND|EAI_AGAIN) no-such-host\.invalid$/ },
+    ];
+    for (const c of cases) {
+      const r = await h2fs(['-y', 'mirror-copy', `${master.mnt}/small`, c.dst], { env, timeoutMs: 60_000 });
+      expect(r.code, `${c.dst}: ${r.stderr}`).to.equal(1);
+      expect(r.stderr.trim().split('\n'), r.stderr).to.have.length(1);
+      expect(r.stderr.trim(), c.dst).to.match(c.want);
+    }
+    expect(fs.existsSync(`${slave.mnt}/unreached`)).to.equal(false);
+  });
+
   it('passes a hostile path to the remote h2fs as one argument and runs nothing else', async () => {
     const name = `we ird 'q' "dq" ; $(touch h2fs-pwned) \`touch h2fs-pwned2\` & |`;
     for (const f of ['/root/h2fs-pwned', '/root/h2fs-pwned2']) fs.rmSync(f, { force: true });

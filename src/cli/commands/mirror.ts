@@ -83,8 +83,8 @@ export const mirrorCopy: Command = {
     const started = Date.now();
     // Both ends open at once, the SSH session first: its key exchange and
     // the far h2fs starting up are most of a round, and the relay loads
-    // while they run. ssh2 loads before anything else does, or the two
-    // module loads interleave and the connection starts some 30 ms later.
+    // while they run. The transport module loads before anything else, so
+    // that the TCP connection goes out before the other loads interleave.
     if (parseRemoteSpec(dstSpec) || parseRemoteSpec(srcSpec)) await import('../../transport/ssh.js');
     const opening = [openTarget(dstSpec, o), openSource(srcSpec, o)] as const;
     const relayModule = import('../../mirror/relay.js');
