@@ -43,4 +43,17 @@ describe('cli/launcher (bin/h2fs, the package\'s command)', () => {
     expect(spaced.status).to.equal(1);
     expect(spaced.stderr).to.match(/^h2fs: history: \/nonexistent\/a b {2}c\/x: not inside an h2fs mount/);
   });
+
+  it('works however the shell finds it: from PATH through a relative symlink chain, and as a relative path', () => {
+    const dir = tmpDir();
+    fs.mkdirSync(path.join(dir, 'bin'));
+    fs.symlinkSync(LAUNCHER, path.join(dir, 'real'));
+    fs.symlinkSync('../real', path.join(dir, 'bin', 'h2fs'));
+    const viaPath = spawnSync('h2fs', ['--version'], { env: { ...process.env, PATH: `${dir}/bin:${process.env.PATH ?? ''}` }, encoding: 'utf8' });
+    expect(viaPath.stderr).to.equal('');
+    expect(viaPath.stdout).to.equal(`h2fs ${VERSION}\n`);
+    const checkout = path.resolve(LAUNCHER, '../..');
+    expect(execFileSync('bin/h2fs', ['--version'], { cwd: checkout, encoding: 'utf8' })).to.equal(`h2fs ${VERSION}\n`);
+    expect(execFileSync('sh', ['h2fs', '--version'], { cwd: path.join(checkout, 'bin'), encoding: 'utf8' })).to.equal(`h2fs ${VERSION}\n`);
+  });
 });
