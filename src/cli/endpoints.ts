@@ -7,6 +7,7 @@ import fs from 'node:fs';
 import { H2Error } from '../errors.js';
 import { formatTid, type Tid } from '../tid.js';
 import { controlStream } from '../control/client.js';
+import { openDirect } from '../control/direct.js';
 import type { Endpoint } from '../mirror/index.js';
 import { parseRemoteSpec } from '../transport/remote-spec.js';
 import type { SshOptions } from '../transport/ssh.js';
@@ -38,18 +39,22 @@ function verboseFlags(v: number): string[] {
 
 export async function openSource(spec: string, o: EndpointOptions): Promise<OpenedEndpoint> {
   const remote = parseRemoteSpec(spec);
+  const readArgs = {
+    twoWay: true, stream: o.stream === true, intervalMs: (o.intervalSecs ?? 0) * 1000,
+    ...(o.begTid !== undefined ? { begTid: formatTid(o.begTid) } : {}),
+  };
   if (remote) {
     const args = ['-2', ...verboseFlags(o.verbose), ...(o.intervalSecs ? ['-i', String(o.intervalSecs)] : []),
       o.stream ? 'mirror-read-stream' : 'mirror-read', remote.path, ...(o.begTid !== undefined ? [formatTid(o.begTid)] : [])];
     const { sshExec } = await import('../transport/ssh.js');
-    const ep = await sshExec(remote, args, { ...o.ssh, remoteCommand: remoteCommand(o) });
+    const ep = await sshExec(remote, args, {
+      ...o.ssh, remoteCommand: remoteCommand(o),
+      direct: (open, proved) => openDirect(open, remote.path, 'mirror-read', readArgs, proved),
+    });
     return { ...ep, label: spec };
   }
   const { store, inner } = pathInMount('mirror-read', spec);
-  const sock = await controlStream(store, 'mirror-read', {
-    path: inner, twoWay: true, stream: o.stream === true, intervalMs: (o.intervalSecs ?? 0) * 1000,
-    ...(o.begTid !== undefined ? { begTid: formatTid(o.begTid) } : {}),
-  });
+  const sock = await controlStream(store, 'mirror-read', { path: inner, ...readArgs });
   return { readable: sock, writable: sock, close: () => sock.destroy(), label: spec };
 }
 
@@ -80,7 +85,11 @@ export async function openTarget(spec: string, o: EndpointOptions): Promise<Open
   if (remote) {
     const args = ['-2', ...verboseFlags(o.verbose), ...(o.yes ? ['-y'] : []), 'mirror-write', remote.path];
     const { sshExec } = await import('../transport/ssh.js');
-    const ep = await sshExec(remote, args, { ...o.ssh, remoteCommand: remoteCommand(o) });
+    const ep = await sshExec(remote, args, {
+      ...o.ssh, remoteCommand: remoteCommand(o),
+      // No question on the far host either way: it has no terminal to ask on.
+      direct: (open, proved) => openDirect(open, remote.path, 'mirror-write', { create: o.yes }, proved),
+    });
     return { ...ep, label: spec };
   }
   // An unmounted slave store (its host rebooting) is weather, not a missing

@@ -1,6 +1,7 @@
 /** The command side of the control socket. */
 import fs from 'node:fs';
 import net from 'node:net';
+import type { Duplex } from 'node:stream';
 import { H2Error, type H2Code } from '../errors.js';
 import { socketPath, tokenPath, type ControlResponse } from './protocol.js';
 
@@ -80,5 +81,48 @@ export async function controlStream(storeDir: string, op: string, args: Record<s
       }
     };
     sock.on('data', onData);
+  });
+}
+
+/**
+ * Sends one request line on a fresh duplex (a socket, an SSH channel) and
+ * reads the one answer line; bytes that came after it are put back.
+ */
+export function requestLine(d: Duplex, line: string): Promise<ControlResponse> {
+  return new Promise<ControlResponse>((resolve, reject) => {
+    let buf: Buffer = Buffer.alloc(0);
+    const cleanup = (): void => {
+      d.off('data', onData);
+      d.off('end', onEnd);
+      d.off('close', onEnd);
+      d.off('error', onError);
+    };
+    const onData = (chunk: Buffer): void => {
+      buf = buf.length ? Buffer.concat([buf, chunk]) : chunk;
+      const nl = buf.indexOf(0x0a);
+      if (nl < 0) return;
+      cleanup();
+      d.pause();
+      const rest = buf.subarray(nl + 1);
+      if (rest.length) d.unshift(rest);
+      try {
+        resolve(JSON.parse(buf.subarray(0, nl).toString('utf8')) as ControlResponse);
+      } catch {
+        reject(new H2Error('H2_CONTROL', 'malformed answer line'));
+      }
+    };
+    const onEnd = (): void => {
+      cleanup();
+      reject(new H2Error('H2_CONTROL_CLOSED', 'closed without answering'));
+    };
+    const onError = (e: Error): void => {
+      cleanup();
+      reject(e);
+    };
+    d.on('data', onData);
+    d.once('end', onEnd);
+    d.once('close', onEnd);
+    d.once('error', onError);
+    d.write(line + '\n');
   });
 }

@@ -11,11 +11,18 @@ import { jsonReplacer, socketPath, tokenPath, type ControlRequest, type ControlR
 export type ControlHandler = (args: Record<string, unknown>) => unknown;
 /** After its OK line the socket carries raw bytes (a mirror stream) both ways. */
 export type StreamHandler = (args: Record<string, unknown>, sock: net.Socket) => Promise<void>;
+/** Runs before the OK line; what it throws is the answer instead (and the stream never starts). */
+export type StreamCheck = (args: Record<string, unknown>) => void;
+
+function errorResponse(e: unknown): ControlResponse {
+  if (isH2Error(e)) return { ok: false, code: e.code, message: e.message, ...(e.hint ? { hint: e.hint } : {}) };
+  return { ok: false, code: 'H2_CONTROL', message: (e as Error).message ?? String(e) };
+}
 
 export class ControlServer {
   private server: net.Server | undefined;
   private readonly handlers = new Map<string, ControlHandler>();
-  private readonly streamHandlers = new Map<string, StreamHandler>();
+  private readonly streamHandlers = new Map<string, { fn: StreamHandler; check: StreamCheck | undefined }>();
   private readonly sockets = new Set<net.Socket>();
   private token = Buffer.alloc(0);
 
@@ -25,8 +32,8 @@ export class ControlServer {
     this.handlers.set(op, fn);
   }
 
-  onStream(op: string, fn: StreamHandler): void {
-    this.streamHandlers.set(op, fn);
+  onStream(op: string, fn: StreamHandler, check?: StreamCheck): void {
+    this.streamHandlers.set(op, { fn, check });
   }
 
   async listen(): Promise<void> {
@@ -79,13 +86,19 @@ export class ControlServer {
         }
         const stream = this.streamHandlers.get(req.op);
         if (stream) {
+          try {
+            stream.check?.(req.args ?? {});
+          } catch (e) {
+            reply(errorResponse(e));
+            continue;
+          }
           // Hand the socket over as a raw duplex, with what was read past the line.
           streaming = true;
           sock.off('data', onData);
           sock.pause();
           if (buf.length) sock.unshift(buf);
           reply({ ok: true, result: null });
-          stream(req.args ?? {}, sock).catch(() => undefined).finally(() => {
+          stream.fn(req.args ?? {}, sock).catch(() => undefined).finally(() => {
             // Our last word is said. Drop whatever the peer still sends (it may
             // be blocked writing to us), and close for good after a grace period.
             sock.end();
@@ -120,10 +133,7 @@ export class ControlServer {
     try {
       return { ok: true, result: await fn(req.args ?? {}) };
     } catch (e) {
-      if (isH2Error(e)) {
-        return { ok: false, code: e.code, message: e.message, ...(e.hint ? { hint: e.hint } : {}) };
-      }
-      return { ok: false, code: 'H2_CONTROL', message: (e as Error).message ?? String(e) };
+      return errorResponse(e);
     }
   }
 

@@ -17,6 +17,7 @@ import { PfsAdmin, Vfs, type PfsOptions } from '../vfs/index.js';
 import { FrameChannel, MirrorReader, MirrorWriter } from '../mirror/index.js';
 import { mountFuse } from '../fuse/mount.js';
 import { ControlServer } from '../control/server.js';
+import { MirrorRouter } from '../control/router.js';
 import { pidPath } from '../control/protocol.js';
 import { daemonPid, isMountpoint, mountAt } from '../control/locate.js';
 
@@ -84,6 +85,7 @@ export class MountDaemon {
   private store: Store | undefined;
   private vfs: Vfs | undefined;
   private control: ControlServer | undefined;
+  private router: MirrorRouter | undefined;
   private commitTimer: NodeJS.Timeout | undefined;
   private watchTimer: NodeJS.Timeout | undefined;
   private stopping: Promise<void> | undefined;
@@ -134,6 +136,11 @@ export class MountDaemon {
       fs.rmSync(pidPath(storeDir), { force: true });
       await store.close();
       throw new H2Error('H2_MOUNT', `cannot mount ${mountpoint}: ${(e as Error).message}`, { cause: e });
+    }
+    // Root's daemons share the host's mirror router (control/router.ts).
+    if (process.getuid?.() === 0) {
+      this.router = new MirrorRouter();
+      if (!this.router.start()) this.router = undefined;
     }
     this.commitTimer = setInterval(() => this.commitQuietly(), this.opts.commitIntervalMs);
     // An outside `umount`/`fusermount3 -u` ends the FUSE loop without telling
@@ -224,7 +231,7 @@ export class MountDaemon {
         log.error(`h2fs: mirror-read of PFS#${pfs}: ${(e as Error).message}`);
         await channel.sendError(e);
       }
-    });
+    }, (a) => { pfsAdmin.pfsOf(str(a.path)); });
     // One mirror-write per slave PFS. A new session replaces a running one:
     // after a network outage the old session's peer is usually dead but its
     // sshd has not noticed (no client keepalive), and the stream that
@@ -288,7 +295,7 @@ export class MountDaemon {
       log.info(`h2fs: mirror-write session ${path}: ${channel.bytesIn} bytes in` +
         (pfs !== undefined ? `, sync-end-tid ${formatTid(store.syncEndTid(pfs))}` : '') + ` (${outcome})`);
       finished();
-    });
+    }, (a) => pfsAdmin.checkMirrorTarget(str(a.path), a.create === true));
     control.on('umount', async () => {
       await vfs.sync();
       await unmountPath(this.mountpoint);
@@ -351,6 +358,7 @@ export class MountDaemon {
         await unmountPath(this.mountpoint, true).catch(() => undefined);
       }
     }
+    await this.router?.stop();
     await this.control?.close();
     fs.rmSync(pidPath(this.storeDir), { force: true });
     await this.store?.close();

@@ -61,6 +61,13 @@ export interface RelayOptions {
 
 export function relay(source: Endpoint, target: Endpoint, opts: RelayOptions = {}): { done: Promise<RelayState>; state: RelayState } {
   const state: RelayState = { forwardBytes: 0, backBytes: 0, records: 0 };
+  // A direction is over when its source ends, or closes without ending
+  // (an ssh channel whose remote command could not run).
+  let fwdDone = false;
+  let backDone = false;
+  // An ERROR from one side that came after the other side had ended is
+  // mostly that side noticing the end; the side that ended may say why.
+  let errorAfterPeerEnded = false;
   const seen = (from: 'source' | 'target') => (f: WatchedFrame): void => {
     switch (f.type) {
       case MREC.BATCH:
@@ -77,6 +84,7 @@ export function relay(source: Endpoint, target: Endpoint, opts: RelayOptions = {
       case MREC.ERROR:
         if (!state.error) {
           state.error = { from, code: f.msg.code, message: f.msg.message };
+          errorAfterPeerEnded = from === 'source' ? backDone : fwdDone;
           // The side that failed has said why; give the frame a moment to
           // reach the other side, then end both directions.
           setTimeout(() => endAll(), 200).unref();
@@ -89,6 +97,14 @@ export function relay(source: Endpoint, target: Endpoint, opts: RelayOptions = {
   let endAll: () => void = () => undefined;
   const fwd = new FrameTap(seen('source'), (n) => { state.forwardBytes = n; });
   const back = new FrameTap(seen('target'), (n) => { state.backBytes = n; });
+  /** The verdict once a side has sent an ERROR frame. */
+  const errorVerdict = (): H2Error => {
+    const err = state.error!;
+    const peerWhy = errorAfterPeerEnded ? (err.from === 'source' ? target.failure?.() : source.failure?.()) : undefined;
+    if (peerWhy) return new H2Error('H2_TRANSPORT', peerWhy);
+    const code = /^(H2_[A-Z_]+|E[A-Z]+)$/.test(err.code) ? err.code : 'H2_PROTOCOL';
+    return new H2Error(code as H2Error['code'], err.message);
+  };
   const done = new Promise<RelayState>((resolve, reject) => {
     let ended = 0;
     let settled = false;
@@ -98,12 +114,16 @@ export function relay(source: Endpoint, target: Endpoint, opts: RelayOptions = {
       state.backBytes = back.bytes;
       ended++;
       // One-way: the target never answers; the source ending is the end.
-      const over = (opts.requireAck ?? true) ? ended >= 2 : fwdDone;
+      // Two-way: both directions ended, or the source has ended after the
+      // target acknowledged the last TID: nothing the target could still
+      // say changes the verdict (its end of an SSH channel can come 40 ms
+      // after its last frame, sshd holding the small EOF packet back).
+      const acked = state.termTid !== undefined && (state.ackedTid ?? -1n) >= state.termTid && !state.error;
+      const over = (opts.requireAck ?? true) ? ended >= 2 || (fwdDone && acked) : fwdDone;
       if (!over || settled) return;
       settled = true;
       if (state.error) {
-        const code = /^(H2_[A-Z_]+|E[A-Z]+)$/.test(state.error.code) ? state.error.code : 'H2_PROTOCOL';
-        reject(new H2Error(code as H2Error['code'], state.error.message));
+        reject(errorVerdict());
       } else if (state.termTid === undefined || ((opts.requireAck ?? true) && (state.ackedTid ?? -1n) < state.termTid)) {
         const why = source.failure?.() ?? target.failure?.();
         reject(new H2Error('H2_TRANSPORT', why ?? 'the link closed before the copy completed'));
@@ -117,8 +137,7 @@ export function relay(source: Endpoint, target: Endpoint, opts: RelayOptions = {
       source.writable.destroy();
       target.writable.destroy();
       const why = source.failure?.() ?? target.failure?.();
-      reject(state.error ? new H2Error(state.error.code as H2Error['code'], state.error.message)
-        : new H2Error('H2_TRANSPORT', why ?? e.message));
+      reject(state.error ? errorVerdict() : new H2Error('H2_TRANSPORT', why ?? e.message));
     };
     const forward: Readable = opts.limiter ? source.readable.pipe(fwd).pipe(opts.limiter) : source.readable.pipe(fwd);
     forward.pipe(target.writable);
@@ -128,10 +147,6 @@ export function relay(source: Endpoint, target: Endpoint, opts: RelayOptions = {
       // The far side stopped listening; its own frames say why.
       if (e.code !== 'EPIPE' && e.code !== 'ERR_STREAM_DESTROYED') fail(e);
     });
-    // A direction is over when its source ends, or closes without ending
-    // (an ssh channel whose remote command could not run).
-    let fwdDone = false;
-    let backDone = false;
     const fwdOver = (): void => { if (!fwdDone) { fwdDone = true; finish(); } };
     const backOver = (): void => { if (!backDone) { backDone = true; finish(); } };
     fwd.on('end', fwdOver);

@@ -28,6 +28,11 @@ export interface SshOptions {
   knownHosts?: string;
   connectTimeoutMs?: number;
   keepaliveMs?: number;
+  /**
+   * Tried before running the remote command: reach the far end through
+   * stream-local channels (control/direct.ts); undefined means run it.
+   */
+  direct?: (open: (socketPath: string) => Promise<ClientChannel | undefined>, proved: Promise<void>) => Promise<ClientChannel | undefined>;
 }
 
 interface Resolved {
@@ -86,8 +91,6 @@ export interface SshEndpoint {
   writable: ClientChannel;
   failure: () => string | undefined;
   close: () => void;
-  /** Resolves with the remote exit status (null if the link died). */
-  exit: Promise<number | null>;
 }
 
 /**
@@ -111,10 +114,22 @@ function dial(host: string, port: number): { sock: net.Socket; early: () => Erro
   };
 }
 
-/** Connects and runs `<remoteCommand> <args...>`, every argument quoted for the remote shell. */
+/**
+ * Connects and runs `<remoteCommand> <args...>`, every argument quoted for
+ * the remote shell, or first tries `opts.direct` (stream-local channels).
+ */
 export async function sshExec(spec: RemoteSpec, args: string[], opts: SshOptions): Promise<SshEndpoint> {
   const r = await resolveConfig(spec, opts);
   const link = dial(r.host, r.port);
+  try {
+    return await session(r, link, args, opts);
+  } catch (e) {
+    link.sock.destroy();
+    throw e;
+  }
+}
+
+async function session(r: Resolved, link: ReturnType<typeof dial>, args: string[], opts: SshOptions): Promise<SshEndpoint> {
   const knownHosts = opts.knownHosts ?? path.join(os.homedir(), '.ssh', 'known_hosts');
   // OpenSSH records and checks host keys under the HostName it connects to.
   const hv = hostVerifier(knownHosts, r.host, r.port, opts.acceptNew ?? false);
@@ -133,29 +148,18 @@ export async function sshExec(spec: RemoteSpec, args: string[], opts: SshOptions
   ];
   const command = [opts.remoteCommand, ...args.map(shellQuote)].join(' ');
   log.debug(`h2fs: ssh ${r.user}@${r.host}:${r.port} ${command}`);
-  let Client: typeof import('ssh2').Client;
-  try {
-    // Loaded while the TCP link opens; ssh2's client alone: the package's
-    // index also loads its server, SFTP and agent code, some 10 ms that a
-    // mirror round never uses. require(), not import(): Node would first
-    // scan the CommonJS sources for named exports (another 10 ms).
-    Client = createRequire(import.meta.url)('ssh2/lib/client.js') as typeof import('ssh2').Client;
-  } catch (e) {
-    link.sock.destroy();
-    throw e;
-  }
+  // Loaded while the TCP link opens; ssh2's client alone: the package's
+  // index also loads its server, SFTP and agent code, some 10 ms that a
+  // mirror round never uses. require(), not import(): Node would first
+  // scan the CommonJS sources for named exports (another 10 ms).
+  const Client = createRequire(import.meta.url)('ssh2/lib/client.js') as typeof import('ssh2').Client;
   const refused = link.early();
-  if (refused) {
-    link.sock.destroy();
-    throw new H2Error('H2_TRANSPORT', `ssh ${r.host}:${r.port}: ${refused.message}`);
-  }
+  if (refused) throw new H2Error('H2_TRANSPORT', `ssh ${r.host}:${r.port}: ${refused.message}`);
   return new Promise<SshEndpoint>((resolve, reject) => {
     const conn = new Client();
     let stderr = '';
     let settled = false;
     let exitCode: number | null = null;
-    let resolveExit: (c: number | null) => void = () => undefined;
-    const exit = new Promise<number | null>((res) => { resolveExit = res; });
     const fail = (e: H2Error): void => {
       if (settled) return;
       settled = true;
@@ -163,12 +167,15 @@ export async function sshExec(spec: RemoteSpec, args: string[], opts: SshOptions
       reject(e);
     };
     let live: ClientChannel | undefined;
+    // The channel closed in order (the far end said all it had): the
+    // connection ending after that is no failure, whatever its readers
+    // have yet to take in.
+    let liveClosed = false;
     conn.on('error', (e: Error & { level?: string }) => {
-      // Once the command runs, a dead connection (keepalive timeout, reset)
+      // Once the stream runs, a dead connection (keepalive timeout, reset)
       // must end the channel too, or whoever reads it waits forever.
       if (settled && live) {
-        kill(live, new H2Error('H2_TRANSPORT', `ssh ${r.host}:${r.port}: ${e.message}`));
-        resolveExit(null);
+        if (!liveClosed) kill(live, new H2Error('H2_TRANSPORT', `ssh ${r.host}:${r.port}: ${e.message}`));
         return;
       }
       const refused = hv.refusal();
@@ -178,13 +185,30 @@ export async function sshExec(spec: RemoteSpec, args: string[], opts: SshOptions
           { hint: 'load a key into ssh-agent, or pass -i FILE' }));
       }
       fail(new H2Error('H2_TRANSPORT', `ssh ${r.host}:${r.port}: ${e.message}`));
-      resolveExit(null);
     });
     conn.on('close', () => {
-      if (live && !live.destroyed) kill(live, new H2Error('H2_TRANSPORT', `ssh connection to ${r.host}:${r.port} closed`));
-      resolveExit(exitCode);
+      if (live && !liveClosed && !live.destroyed) kill(live, new H2Error('H2_TRANSPORT', `ssh connection to ${r.host}:${r.port} closed`));
     });
-    conn.on('ready', () => {
+    const adopt = (channel: ClientChannel): void => {
+      channel.on('close', () => {
+        liveClosed = true;
+        conn.end();
+      });
+      settled = true;
+      live = channel;
+      resolve({
+        readable: channel,
+        writable: channel,
+        failure: () => {
+          const line = stderr.trim().split('\n').filter(Boolean).pop();
+          if (line) return `${r.host}: ${line.replace(/^h2fs: /, '')}`;
+          if (exitCode !== null && exitCode !== 0) return `${r.host}: remote h2fs exited with status ${exitCode}`;
+          return undefined;
+        },
+        close: () => conn.end(),
+      });
+    };
+    const execute = (): void => {
       conn.exec(command, (err, channel) => {
         if (err) return fail(new H2Error('H2_TRANSPORT', `ssh exec on ${r.host}: ${err.message}`));
         channel.stderr.setEncoding('utf8');
@@ -193,25 +217,32 @@ export async function sshExec(spec: RemoteSpec, args: string[], opts: SshOptions
           if (stderr.length > 8192) stderr = stderr.slice(-8192);
         });
         channel.on('exit', (code: number | null) => { exitCode = code; });
-        channel.on('close', () => {
-          conn.end();
-          resolveExit(exitCode);
-        });
-        settled = true;
-        live = channel;
-        resolve({
-          readable: channel,
-          writable: channel,
-          failure: () => {
-            const line = stderr.trim().split('\n').filter(Boolean).pop();
-            if (line) return `${r.host}: ${line.replace(/^h2fs: /, '')}`;
-            if (exitCode !== null && exitCode !== 0) return `${r.host}: remote h2fs exited with status ${exitCode}`;
-            return undefined;
-          },
-          close: () => conn.end(),
-          exit,
-        });
+        adopt(channel);
       });
+    };
+    // With a session's first channel, OpenSSH's sshd sends its host keys
+    // and ssh2 asks it to prove them; `proved` is when the proof is in (or
+    // 200 ms, from a server that sends none), for opts.direct's sake.
+    const proved = new Promise<void>((res) => {
+      conn.once('hostkeys', () => res());
+      conn.once('ready', () => setTimeout(res, 200).unref());
+    });
+    conn.on('ready', () => {
+      const direct = opts.direct;
+      if (!direct) return execute();
+      const open = (socketPath: string): Promise<ClientChannel | undefined> => new Promise((res) => {
+        conn.openssh_forwardOutStreamLocal(socketPath, (err, ch) => res(err ? undefined : ch));
+      });
+      direct(open, proved).catch(() => undefined).then((ch) => {
+        if (settled) {
+          ch?.destroy();
+        } else if (ch) {
+          log.debug(`h2fs: ssh ${r.user}@${r.host}:${r.port}: joined the far daemon directly (no remote h2fs)`);
+          adopt(ch);
+        } else {
+          execute();
+        }
+      }, () => undefined);
     });
     conn.connect({
       sock: link.sock,

@@ -8,7 +8,7 @@ import {
   checkUuid, newPfsHeader, pfsLinkTarget, RECTYPE, type PfsHeader, type PfsMode, type Store,
 } from '../store/index.js';
 import { splitParent, splitPath } from './path.js';
-import { ROOT_OBJ, Vfs } from './vfs.js';
+import { ROOT_OBJ, S_IFDIR, S_IFMT, Vfs } from './vfs.js';
 
 /** What pfs-status shows, TIDs already in their text form. */
 export interface PfsStatus {
@@ -80,6 +80,22 @@ export class PfsAdmin {
     const n = this.vfs.resolve(path);
     if (n.pfs === 0) throw new H2Error('H2_NOT_PFS', 'not a PFS (give a PFS link, a PFS root or the mount root)');
     return n.pfs;
+  }
+
+  /**
+   * Whether a mirror-write to `path` can start: the PFS is there, or may be
+   * created (`create`) in a directory of the root PFS. Throws the reason.
+   */
+  checkMirrorTarget(path: string, create: boolean): void {
+    try {
+      this.pfsOf(path);
+      return;
+    } catch (e) {
+      if (!(e instanceof H2Error && e.code === 'ENOENT')) throw e;
+      if (!create) throw new H2Error('ENOENT', 'PFS slave does not exist', { hint: 'h2fs -y mirror-write creates it' });
+    }
+    const parent = this.vfs.resolve(splitParent(path)[0]);
+    if ((parent.inode.mode & S_IFMT) !== S_IFDIR) throw H2Error.posix('ENOTDIR', splitParent(path)[0]);
   }
 
   /** pfs-master / pfs-slave: a new PFS and its link at `path` (in the root PFS). */

@@ -22,7 +22,7 @@ const NAME_MAX = 255;
 const MAX_RESOLVED = 65_536;
 export const ROOT_OBJ = 1;
 
-const S_IFMT = 0o170000;
+export const S_IFMT = 0o170000;
 export const S_IFDIR = 0o040000;
 export const S_IFREG = 0o100000;
 export const S_IFLNK = 0o120000;

@@ -55,7 +55,8 @@ async function waitForPort(port: number, child: ChildProcess, log: () => string)
   throw new Error(`sshd did not listen on ${port}: ${log()}`);
 }
 
-export async function startSshd(opts: { knownHost?: boolean } = {}): Promise<Sshd> {
+/** `extra`: more sshd_config lines (e.g. AllowStreamLocalForwarding no). */
+export async function startSshd(opts: { knownHost?: boolean; extra?: string[] } = {}): Promise<Sshd> {
   const dir = tmpDir('h2fs-sshd-');
   fs.mkdirSync('/run/sshd', { recursive: true, mode: 0o755 });
   execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', path.join(dir, 'hostkey')]);
@@ -72,7 +73,7 @@ export async function startSshd(opts: { knownHost?: boolean } = {}): Promise<Ssh
     `Port ${port}`, 'ListenAddress 127.0.0.1', `HostKey ${path.join(dir, 'hostkey')}`, `PidFile ${path.join(dir, 'sshd.pid')}`,
     `AuthorizedKeysFile ${path.join(dir, 'authorized_keys')}`, 'PermitRootLogin yes', 'PasswordAuthentication no',
     'KbdInteractiveAuthentication no', 'UsePAM no', 'StrictModes no', 'PubkeyAuthentication yes', 'LogLevel ERROR',
-    'ClientAliveInterval 0', 'MaxStartups 100', 'MaxSessions 100',
+    'ClientAliveInterval 0', 'MaxStartups 100', 'MaxSessions 100', ...(opts.extra ?? []),
   ].join('\n') + '\n');
   let log = '';
   const child = spawn(SSHD, ['-D', '-e', '-f', cfg], { stdio: ['ignore', 'ignore', 'pipe'] });

@@ -22,6 +22,9 @@ function slaveMd5(link: string): string {
 describe('mirroring over SSH', function () {
   this.timeout(900_000);
   let sshd: Sshd;
+  /** The same host with stream-local forwarding off: every far end is a remote h2fs. */
+  let sshdExec: Sshd;
+  let envExec: NodeJS.ProcessEnv;
   let master: Mounted;
   let slave: Mounted;
   let env: NodeJS.ProcessEnv;
@@ -31,6 +34,8 @@ describe('mirroring over SSH', function () {
     requireFuse(this, sshdUnavailable);
     sshd = await startSshd();
     env = sshClientEnv(sshd.clientHome);
+    sshdExec = await startSshd({ extra: ['AllowStreamLocalForwarding no'] });
+    envExec = sshClientEnv(sshdExec.clientHome);
     master = await newStore();
     slave = await newStore();
     await mount(master);
@@ -43,6 +48,7 @@ describe('mirroring over SSH', function () {
 
   after(() => {
     sshd?.stop();
+    sshdExec?.stop();
     cleanupMounts();
     removeTmpDirs();
   });
@@ -185,16 +191,71 @@ describe('mirroring over SSH', function () {
     expect(fs.existsSync(`${slave.mnt}/unreached`)).to.equal(false);
   });
 
-  it('passes a hostile path to the remote h2fs as one argument and runs nothing else', async () => {
+  it('passes a hostile path to the far end as one argument and runs nothing else (remote h2fs and direct)', async () => {
     const name = `we ird 'q' "dq" ; $(touch h2fs-pwned) \`touch h2fs-pwned2\` & |`;
-    for (const f of ['/root/h2fs-pwned', '/root/h2fs-pwned2']) fs.rmSync(f, { force: true });
-    const r = await h2fs(['-y', 'mirror-copy', `${master.mnt}/small`, remote(`${slave.mnt}/${name}`)], { env });
-    expect(r.code, r.stderr).to.equal(0);
-    expect(fs.readdirSync(slave.mnt)).to.include(name);
-    expect(fs.readlinkSync(`${slave.mnt}/${name}`)).to.match(/^@@0x[0-9a-f]{16}:\d{5}$/);
-    for (const f of ['/root/h2fs-pwned', '/root/h2fs-pwned2', `${sshd.clientHome}/h2fs-pwned`]) {
-      expect(fs.existsSync(f), f).to.equal(false);
+    const ways = [
+      { how: 'remote h2fs', name: `${name} x`, e: envExec, port: sshdExec.port, home: sshdExec.clientHome },
+      { how: 'direct', name: `${name} d`, e: env, port: sshd.port, home: sshd.clientHome },
+    ];
+    for (const w of ways) {
+      for (const f of ['/root/h2fs-pwned', '/root/h2fs-pwned2']) fs.rmSync(f, { force: true });
+      const r = await h2fs(['-y', 'mirror-copy', `${master.mnt}/small`, `127.0.0.1:${w.port}:${slave.mnt}/${w.name}`], { env: w.e });
+      expect(r.code, `${w.how}: ${r.stderr}`).to.equal(0);
+      expect(fs.readdirSync(slave.mnt)).to.include(w.name);
+      expect(fs.readlinkSync(`${slave.mnt}/${w.name}`)).to.match(/^@@0x[0-9a-f]{16}:\d{5}$/);
+      for (const f of ['/root/h2fs-pwned', '/root/h2fs-pwned2', `${w.home}/h2fs-pwned`]) {
+        expect(fs.existsSync(f), `${w.how}: ${f}`).to.equal(false);
+      }
     }
+  });
+
+  it('joins the far daemon without running h2fs there (stream-local channels via the host\'s mirror router), either way round', async () => {
+    const noH2fs = ['--remote-h2fs', '/nonexistent/h2fs-test/no-h2fs-here'];
+    const router = fs.statSync('/run/h2fs/mirror.sock');
+    expect(router.isSocket() && (router.mode & 0o777) === 0o600, 'the router socket, root\'s alone').to.equal(true);
+    fs.writeFileSync(`${master.mnt}/small/direct.txt`, 'pushed without a far h2fs\n');
+    const push = await h2fs(['-y', '-vv', 'mirror-copy', ...noH2fs, `${master.mnt}/small`, remote(`${slave.mnt}/direct`)], { env });
+    expect(push.code, push.stderr).to.equal(0);
+    expect(push.stderr).to.include('joined the far daemon directly (no remote h2fs)');
+    const t = linkTid(`${slave.mnt}/direct`);
+    expect(slaveMd5(`${slave.mnt}/direct`)).to.equal(tarMd5(`${master.mnt}/small/@@${t}`));
+    // The far end as the source: mirror-read there, through the router too.
+    const pull = await h2fs(['-y', 'mirror-copy', ...noH2fs, remote(`${master.mnt}/small`), `${slave.mnt}/direct-pull`], { env });
+    expect(pull.code, pull.stderr).to.equal(0);
+    const t2 = linkTid(`${slave.mnt}/direct-pull`);
+    expect(slaveMd5(`${slave.mnt}/direct-pull`)).to.equal(tarMd5(`${master.mnt}/small/@@${t2}`));
+    // An incremental round the same way.
+    fs.appendFileSync(`${master.mnt}/small/direct.txt`, 'and again\n');
+    const again = await h2fs(['mirror-copy', ...noH2fs, `${master.mnt}/small`, remote(`${slave.mnt}/direct`)], { env });
+    expect(again.code, again.stderr).to.equal(0);
+    const t3 = linkTid(`${slave.mnt}/direct`);
+    expect(BigInt(t3) > BigInt(t)).to.equal(true);
+    expect(fs.readFileSync(`${slave.mnt}/direct/direct.txt`, 'utf8')).to.equal('pushed without a far h2fs\nand again\n');
+  });
+
+  it('runs h2fs on the far host when the direct way is closed: no stream-local forwarding, a path through a link, a missing slave', async () => {
+    const noH2fs = ['--remote-h2fs', '/nonexistent/h2fs-test/no-h2fs-here'];
+    // sshd refuses stream-local channels: the remote h2fs does the job, and without one there is none.
+    const viaExec = await h2fs(['-y', 'mirror-copy', `${master.mnt}/small`, `127.0.0.1:${sshdExec.port}:${slave.mnt}/exec-only`], { env: envExec });
+    expect(viaExec.code, viaExec.stderr).to.equal(0);
+    expect(slaveMd5(`${slave.mnt}/exec-only`)).to.equal(tarMd5(`${master.mnt}/small/@@${linkTid(`${slave.mnt}/exec-only`)}`));
+    const none = await h2fs(['mirror-copy', ...noH2fs, `${master.mnt}/small`, `127.0.0.1:${sshdExec.port}:${slave.mnt}/exec-only`], { env: envExec });
+    expect(none.code).to.equal(1);
+    expect(none.stderr.trim().split('\n'), none.stderr).to.have.length(1);
+    expect(none.stderr).to.match(/^h2fs: 127\.0\.0\.1: .*no-h2fs-here: (No such file or directory|not found)$/m);
+    // A path the kernel must resolve (a link to the mount): the far h2fs resolves it.
+    const link = path.join(path.dirname(slave.mnt), 'slave-link');
+    fs.symlinkSync(slave.mnt, link);
+    const linked = await h2fs(['-y', 'mirror-copy', ...noH2fs, `${master.mnt}/small`, remote(`${link}/via-link`)], { env });
+    expect(linked.code, 'not joined directly through a link').to.equal(1);
+    const linkedOk = await h2fs(['-y', 'mirror-copy', `${master.mnt}/small`, remote(`${link}/via-link`)], { env });
+    expect(linkedOk.code, linkedOk.stderr).to.equal(0);
+    expect(fs.readlinkSync(`${slave.mnt}/via-link`)).to.match(/^@@0x[0-9a-f]{16}:\d{5}$/);
+    // No slave and no -y: the far h2fs says why, as it always has, and nothing is created.
+    const missing = await h2fs(['mirror-copy', `${master.mnt}/small`, remote(`${slave.mnt}/not-there`)], { env });
+    expect(missing.code).to.equal(1);
+    expect(missing.stderr.split('\n')[0]).to.match(/^h2fs: mirror-write: PFS slave .*not-there does not exist, and there is no terminal to ask$/);
+    expect(fs.existsSync(`${slave.mnt}/not-there`)).to.equal(false);
   });
 
   it('works through a plain one-way pipe: mirror-read | mirror-write, and says where the slave can resume', async () => {
