@@ -49,7 +49,7 @@ export async function openSource(spec: string, o: EndpointOptions): Promise<Open
     const { sshExec } = await import('../transport/ssh.js');
     const ep = await sshExec(remote, args, {
       ...o.ssh, remoteCommand: remoteCommand(o),
-      direct: (open, proved) => openDirect(open, remote.path, 'mirror-read', readArgs, proved),
+      direct: (open) => openDirect(open, remote.path, 'mirror-read', readArgs),
     });
     return { ...ep, label: spec };
   }
@@ -88,7 +88,7 @@ export async function openTarget(spec: string, o: EndpointOptions): Promise<Open
     const ep = await sshExec(remote, args, {
       ...o.ssh, remoteCommand: remoteCommand(o),
       // No question on the far host either way: it has no terminal to ask on.
-      direct: (open, proved) => openDirect(open, remote.path, 'mirror-write', { create: o.yes }, proved),
+      direct: (open) => openDirect(open, remote.path, 'mirror-write', { create: o.yes }),
     });
     return { ...ep, label: spec };
   }

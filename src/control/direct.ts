@@ -17,16 +17,8 @@ const ROUTER_TIMEOUT_MS = 10_000;
 /** Opens a stream-local channel to a socket path on the far host; undefined when the far sshd refuses. */
 export type StreamLocalOpener<D extends Duplex> = (socketPath: string) => Promise<D | undefined>;
 
-/**
- * `hostKeysProved` resolves when the SSH server's answer to the host-key
- * proof request is in (transport/ssh.ts). sshd leaves Nagle on, so a small
- * packet it sends while an earlier one is unacknowledged waits for our
- * delayed ACK, 40 ms; that proof answer comes just before the router's, so
- * an empty line (which the router ignores) goes out once it is in: the ACK
- * rides on it and the router's answer follows at once.
- */
 export async function openDirect<D extends Duplex>(open: StreamLocalOpener<D>, remotePath: string,
-  op: 'mirror-read' | 'mirror-write', args: Record<string, unknown>, hostKeysProved?: Promise<void>): Promise<D | undefined> {
+  op: 'mirror-read' | 'mirror-write', args: Record<string, unknown>): Promise<D | undefined> {
   if (!remotePath.startsWith('/')) return undefined;
   const p = path.posix.normalize(remotePath).replace(/(.)\/+$/, '$1');
   const router = await open(ROUTER_SOCKET);
@@ -34,23 +26,20 @@ export async function openDirect<D extends Duplex>(open: StreamLocalOpener<D>, r
     log.debug(`h2fs: no mirror router on the far host (${ROUTER_SOCKET}); running h2fs there`);
     return undefined;
   }
-  let answered = false;
-  void hostKeysProved?.then(() => { if (!answered && !router.destroyed) router.write('\n'); });
   // A router that does not answer (its daemon stopped) is no router.
   const timer = setTimeout(() => router.destroy(), ROUTER_TIMEOUT_MS);
   const where = await requestLine(router, JSON.stringify({ v: ROUTER_VERSION, op: 'where', path: p })).catch((e: Error) => {
     return { ok: false as const, code: 'H2_CONTROL', message: e.message };
   });
   clearTimeout(timer);
-  answered = true;
   if (!where.ok) {
     router.destroy();
     log.debug(`h2fs: far mirror router: ${where.message}; running h2fs there`);
     return undefined;
   }
-  // The router's channel stays open as long as the stream's: sshd keeps
-  // Nagle on, so while its small packets closing a channel wait for our
-  // delayed ACK (40 ms), every small packet it sends after them waits too.
+  // The router's channel stays open as long as the stream's: closing it
+  // now would have sshd send two more small packets ahead of the ones
+  // that matter (sshd keeps Nagle on, see transport/ssh.ts).
   router.on('error', () => undefined);
   const a = where.result as RouterAnswer;
   const ch = await open(a.socket);

@@ -72,7 +72,7 @@ function serve(sock: net.Socket): void {
   sock.on('end', () => sock.end());
   sock.on('data', (chunk: string) => {
     if (answered) return;
-    // Empty lines are nudges from the asker (see control/direct.ts).
+    // Empty lines before the question are ignored.
     buf = (buf + chunk).replace(/^\n+/, '');
     const nl = buf.indexOf('\n');
     if (nl < 0) {

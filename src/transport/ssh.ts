@@ -32,7 +32,7 @@ export interface SshOptions {
    * Tried before running the remote command: reach the far end through
    * stream-local channels (control/direct.ts); undefined means run it.
    */
-  direct?: (open: (socketPath: string) => Promise<ClientChannel | undefined>, proved: Promise<void>) => Promise<ClientChannel | undefined>;
+  direct?: (open: (socketPath: string) => Promise<ClientChannel | undefined>) => Promise<ClientChannel | undefined>;
 }
 
 interface Resolved {
@@ -112,6 +112,54 @@ function dial(host: string, port: number): { sock: net.Socket; early: () => Erro
       return early;
     },
   };
+}
+
+/** The parts of ssh2's protocol object that sending an SSH_MSG_IGNORE needs. */
+interface ProtocolInternals {
+  _kexinit?: unknown;
+  _packetRW?: { write: { allocStart: number; alloc: (n: number) => Buffer; finalize: (b: Buffer) => Buffer } };
+}
+
+const SSH_MSG_IGNORE = 2;
+
+/**
+ * OpenSSH's sshd leaves Nagle's algorithm on for sessions without a
+ * terminal: a small packet it sends while an earlier one is still
+ * unacknowledged waits for that ACK, and our kernel delays ACKs by up to
+ * 40 ms when we have nothing to send. So a reply, a window adjustment or
+ * the final ACK frame could sit 40 ms at the far end (a channel opening, a
+ * host-key proof and the router's answer in a row: up to three times a
+ * round). Whenever data comes in and nothing goes out by the end of that
+ * turn of the event loop, an SSH_MSG_IGNORE (which every SSH peer must
+ * accept and drop) goes out and carries the ACK at once. ssh2 has no call
+ * for it, so this reaches into its protocol object; should that change
+ * shape, it does nothing.
+ */
+function nudgeAcks(conn: object, sock: net.Socket): void {
+  const proto = (conn as { _protocol?: ProtocolInternals })._protocol;
+  const rw = proto?._packetRW?.write;
+  if (!proto || !rw || typeof rw.alloc !== 'function' || typeof rw.finalize !== 'function') return;
+  let sendPacket: (p: ProtocolInternals, packet: Buffer) => boolean;
+  try {
+    ({ sendPacket } = createRequire(import.meta.url)('ssh2/lib/protocol/utils.js') as { sendPacket: typeof sendPacket });
+  } catch {
+    return;
+  }
+  let pending = false;
+  sock.on('data', () => {
+    if (pending) return;
+    pending = true;
+    const before = sock.bytesWritten;
+    setImmediate(() => {
+      pending = false;
+      // Not during a key re-exchange (strict KEX forbids it there), nor when something went out anyway.
+      if (sock.bytesWritten !== before || proto._kexinit !== undefined || sock.destroyed || !sock.writable) return;
+      const packet = rw.alloc(5);
+      packet[rw.allocStart] = SSH_MSG_IGNORE;
+      packet.writeUInt32BE(0, rw.allocStart + 1);
+      sendPacket(proto, rw.finalize(packet));
+    });
+  });
 }
 
 /**
@@ -220,20 +268,14 @@ async function session(r: Resolved, link: ReturnType<typeof dial>, args: string[
         adopt(channel);
       });
     };
-    // With a session's first channel, OpenSSH's sshd sends its host keys
-    // and ssh2 asks it to prove them; `proved` is when the proof is in (or
-    // 200 ms, from a server that sends none), for opts.direct's sake.
-    const proved = new Promise<void>((res) => {
-      conn.once('hostkeys', () => res());
-      conn.once('ready', () => setTimeout(res, 200).unref());
-    });
     conn.on('ready', () => {
+      nudgeAcks(conn, link.sock);
       const direct = opts.direct;
       if (!direct) return execute();
       const open = (socketPath: string): Promise<ClientChannel | undefined> => new Promise((res) => {
         conn.openssh_forwardOutStreamLocal(socketPath, (err, ch) => res(err ? undefined : ch));
       });
-      direct(open, proved).catch(() => undefined).then((ch) => {
+      direct(open).catch(() => undefined).then((ch) => {
         if (settled) {
           ch?.destroy();
         } else if (ch) {

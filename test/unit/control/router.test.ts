@@ -77,7 +77,7 @@ describe('control/router (the host\'s mirror router)', function () {
     await new Promise((r) => setTimeout(r, 200));
     expect(b.serving, 'a second claimant while the first serves').to.equal(false);
     expect(fs.statSync(socket).mode & 0o777).to.equal(0o600);
-    // Empty lines before the question are nudges, ignored.
+    // Empty lines before the question are ignored.
     const r = await ask(socket, `\n\n${JSON.stringify({ v: ROUTER_VERSION, op: 'where', path: '/nonexistent/h2fs-test/x' })}\n`);
     expect(r.answer).to.deep.include({ ok: false, code: 'H2_NOT_MOUNTED' });
     expect(r.stayedOpen, 'the router leaves closing to the asker').to.equal(true);
