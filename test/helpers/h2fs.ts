@@ -4,7 +4,7 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { execFileSync, spawn } from 'node:child_process';
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { removeTmpDirs, tmpDir } from './tmp.js';
 
@@ -180,6 +180,18 @@ export function rssOf(pid: number): { anonKiB: number; fileKiB: number } {
 
 export function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
+}
+
+/**
+ * Sends `signal` and resolves with the exit code once the child is gone. A
+ * child that already exited (a copy that finished before the test killed it)
+ * resolves at once: its 'exit' event is not emitted again.
+ */
+export function killAndWait(child: ChildProcess, signal: NodeJS.Signals = 'SIGKILL'): Promise<number | null> {
+  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve(child.exitCode);
+  const gone = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
+  child.kill(signal);
+  return gone;
 }
 
 /** The TID a slave's PFS link points at (`@@0x<tid>:0000N`), as text. */

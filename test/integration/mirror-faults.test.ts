@@ -8,7 +8,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { spawn } from 'node:child_process';
 import {
-  cleanupMounts, h2fs, H2FS_BIN, h2fsOk, linkTarget, linkTid, mount, type Mounted, newStore, requireFuse, sh, sleep, tarMd5,
+  cleanupMounts, h2fs, H2FS_BIN, h2fsOk, killAndWait, linkTarget, linkTid, mount, type Mounted, newStore, requireFuse, sh, sleep, tarMd5,
 } from '../helpers/h2fs.js';
 import { sshClientEnv, type Sshd, sshdUnavailable, startSshd } from '../helpers/sshd.js';
 import { randomFile } from '../helpers/trees.js';
@@ -59,8 +59,7 @@ describe('mirroring under faults', function () {
       const child = spawn(process.execPath, [H2FS_BIN, '-y', 'mirror-copy', `${master.mnt}/big`, dst],
         { env: { ...process.env, ...env }, stdio: 'ignore' });
       await sleep(600 + Math.floor(Math.random() * 1000));
-      child.kill('SIGKILL');
-      await new Promise((r) => child.once('exit', r));
+      await killAndWait(child);
       // Let the slave daemon notice the cut link and settle.
       await sleep(300);
       if (!fs.existsSync(`${slave.mnt}/big`)) continue;

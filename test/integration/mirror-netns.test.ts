@@ -9,7 +9,7 @@ import { expect } from 'chai';
 import fs from 'node:fs';
 import path from 'node:path';
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { cleanupMounts, H2FS_BIN, h2fsOk, mount, newStore, requireFuse, sh, type Mounted } from '../helpers/h2fs.js';
+import { cleanupMounts, H2FS_BIN, h2fsOk, killAndWait, mount, newStore, requireFuse, sh, type Mounted } from '../helpers/h2fs.js';
 import { sshClientEnv, sshdUnavailable } from '../helpers/sshd.js';
 import { randomFile } from '../helpers/trees.js';
 import { removeTmpDirs, tmpDir } from '../helpers/tmp.js';
@@ -185,8 +185,7 @@ describe('mirror-stream across network faults (network namespaces)', function ()
   }
 
   it('stops at a TID boundary on SIGINT and exits 0', async () => {
-    ms!.kill('SIGINT');
-    expect(await new Promise((r) => ms!.once('exit', r))).to.equal(0);
+    expect(await killAndWait(ms!, 'SIGINT')).to.equal(0);
     expect(out).to.match(/Mirror-stream stopped: slave at 0x[0-9a-f]{16}/);
   });
 });

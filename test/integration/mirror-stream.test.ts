@@ -8,7 +8,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { spawn, type ChildProcess } from 'node:child_process';
 import {
-  cleanupMounts, h2fs, H2FS_BIN, h2fsOk, linkTarget, linkTid, mount, type Mounted, newStore, requireFuse, sh, sleep,
+  cleanupMounts, h2fs, H2FS_BIN, h2fsOk, killAndWait, linkTarget, linkTid, mount, type Mounted, newStore, requireFuse, sh, sleep,
 } from '../helpers/h2fs.js';
 import { sshClientEnv, type Sshd, sshdUnavailable, startSshd } from '../helpers/sshd.js';
 import { randomFile } from '../helpers/trees.js';
@@ -62,10 +62,7 @@ describe('mirror-stream', function () {
   // A failed test must not leave its stream or load running into the next one.
   afterEach(async () => {
     for (const c of children) {
-      if (c.exitCode === null && c.signalCode === null) {
-        c.kill('SIGKILL');
-        await new Promise((r) => c.once('exit', r));
-      }
+      await killAndWait(c);
     }
   });
 
@@ -143,8 +140,7 @@ describe('mirror-stream', function () {
     await waitFor(() => BigInt(linkTid(`${slave.mnt}/work`)) >= BigInt(last), 20_000, 'the slave to catch up');
     const end = sums(`${slave.mnt}/work`, w);
     expect(end.slave).to.equal(end.master);
-    ms.child.kill('SIGINT');
-    const code = await new Promise<number | null>((r) => ms.child.once('exit', r));
+    const code = await killAndWait(ms.child, 'SIGINT');
     expect(code, ms.out()).to.equal(0);
     expect(ms.out()).to.match(/Mirror-stream stopped: slave at 0x[0-9a-f]{16}/);
   });
@@ -163,8 +159,7 @@ describe('mirror-stream', function () {
     for (let i = 0; i < 10; i++) {
       const ms = stream(['-y', '-b', '20m', 'mirror-stream', k, remote(link)]);
       await sleep(300 + Math.floor(Math.random() * 900));
-      ms.child.kill('SIGKILL');
-      await new Promise((r) => ms.child.once('exit', r));
+      await killAndWait(ms.child);
       await sleep(300);
       if (!fs.existsSync(link) || linkTid(link) === '0x0000000000000001') continue;
       const s = sums(link, k);
@@ -172,8 +167,7 @@ describe('mirror-stream', function () {
     }
     const ms = stream(['-y', 'mirror-stream', k, remote(link)]);
     await waitFor(() => fs.existsSync(link) && linkTid(link) === end, 120_000, 'the slave to reach the end');
-    ms.child.kill('SIGINT');
-    expect(await new Promise((r) => ms.child.once('exit', r))).to.equal(0);
+    expect(await killAndWait(ms.child, 'SIGINT')).to.equal(0);
     const s = sums(link, k);
     expect(s.slave).to.equal(s.master);
     await sleep(500);
@@ -212,8 +206,7 @@ describe('mirror-stream', function () {
       await waitFor(() => /^Waiting +0x[0-9a-f]{16}\.\.0x[0-9a-f]{16} acked /m.test(second.out().slice(idleFrom)), 5_000, 'a line for the batch');
       const s = sums(link, `${master.mnt}/st`);
       expect(s.slave).to.equal(s.master);
-      second.child.kill('SIGINT');
-      expect(await new Promise((r) => second.child.once('exit', r))).to.equal(0);
+      expect(await killAndWait(second.child, 'SIGINT')).to.equal(0);
       const log = fs.readFileSync(path.join(slave.store, 'h2fs.log'), 'utf8');
       expect(log).to.match(/a new session replaces the running one/);
     } finally {
@@ -236,8 +229,7 @@ describe('mirror-stream', function () {
       samples.push({ t: Date.now() - t0, bytes: received() });
       await sleep(100);
     }
-    ms.child.kill('SIGINT');
-    await new Promise((r) => ms.child.once('exit', r));
+    await killAndWait(ms.child, 'SIGINT');
     // Skip the connection set-up; measure 30 s of bulk.
     const from = samples.find((s) => s.t >= 2000)!;
     const to = samples[samples.length - 1]!;
