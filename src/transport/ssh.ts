@@ -169,6 +169,9 @@ function nudgeAcks(conn: object, sock: net.Socket): void {
 export async function sshExec(spec: RemoteSpec, args: string[], opts: SshOptions): Promise<SshEndpoint> {
   const r = await resolveConfig(spec, opts);
   const link = dial(r.host, r.port);
+  // net.connect() issues connect(2) on the next tick: let it go out before
+  // the synchronous work below (key files, ssh2's loading), not after it.
+  await new Promise<void>((resolve) => setImmediate(resolve));
   try {
     return await session(r, link, args, opts);
   } catch (e) {
