@@ -164,6 +164,8 @@ peer_h2fs() {
     lines=$(wc -l < "$log")
     # mirror-copy commits the master's pending changes itself (as HAMMER's
     # mirror-read does a synctid first): no separate prep step.
+    local cm cs
+    cm=$(proc_counters "$mpid") cs=$(proc_counters "$spid")
     t0=$(now_ns)
     t1=$t0
     h2fs -v $y mirror-copy "$M/obj" "127.0.0.1:$bench_port:$S/pfs1" >"$out" 2>&1 || { cat "$out" >&2; say "h2fs: mirror-copy failed"; exit 1; }
@@ -185,6 +187,19 @@ peer_h2fs() {
     wire=$(sed -n 's/.* \([0-9][0-9]*\) bytes on the wire.*/\1/p' "$out" | tail -n 1)
     [ "$wire" = "$bytes" ] || say "h2fs: note: mirror-copy -v says ${wire:-?} bytes on the wire, the slave log $bytes"
     mirror_record h2fs "$v" "$r" "$pb" "$pi" $(( (t2 - t0) / 1000000 )) $(( (t1 - t0) / 1000000 )) "$bytes"
+    # Where a round's time goes, per daemon: CPU, major page faults (pages
+    # of the store read back from disk through the map) and bytes read.
+    if [ "$r" -gt 0 ]; then
+      local who c0 c1
+      for who in master slave; do
+        if [ "$who" = master ]; then c0=$cm c1=$(proc_counters "$mpid"); else c0=$cs c1=$(proc_counters "$spid"); fi
+        read -r cpu0 maj0 rb0 <<<"$c0"; read -r cpu1 maj1 rb1 <<<"$c1"
+        say "h2fs: round $r: $who daemon $(( cpu1 - cpu0 )) ms CPU, $(( maj1 - maj0 )) major faults, $(( (rb1 - rb0) / 1024 )) KiB read from disk"
+        record "$pi" "h2fs-$who" "round${r}_cpu_ms" $(( cpu1 - cpu0 )) ms
+        record "$pi" "h2fs-$who" "round${r}_majflt" $(( maj1 - maj0 )) faults
+        record "$pi" "h2fs-$who" "round${r}_read_kib" $(( (rb1 - rb0) / 1024 )) KiB
+      done
+    fi
   done
   if [ "$verify" = 1 ]; then
     verify_pair h2fs "$v" "$(cd -P "$M/obj" && pwd)" "$(cd -P "$S/pfs1" && pwd)"
@@ -283,6 +298,13 @@ peer_rsync() {
 
 # mirror_record PEER VARIANT ROUND PART_BULK PART_INCR TIME_MS PREP_MS BYTES
 # Round 0 is the first (bulk) mirror, rounds 1.. the incremental ones.
+# proc_counters PID: "CPU-ms major-faults bytes-read" of a process so far.
+proc_counters() {
+  local tck; tck=$(getconf CLK_TCK)
+  awk -v t="$tck" '{ sub(/.*\) /, ""); printf "%d %d ", ($12 + $13) * 1000 / t, $10 }' "/proc/$1/stat"
+  awk '$1 == "read_bytes:" { print $2 }' "/proc/$1/io"
+}
+
 mirror_record() {
   local peer=$1 v=$2 r=$3 pb=$4 pi=$5 ms=$6 prep=$7 bytes=$8
   if [ "$r" = 0 ]; then
