@@ -57,6 +57,21 @@ export interface WriterResult {
  */
 const APPLY_PART_BYTES = 8 * 1024 * 1024;
 
+/** The longest a whole TID is held back for the rest of its batch. */
+const BURST_WAIT_MS = 20;
+
+/** Whether `p` is still unsettled after `ms` (a rejection counts as settled). */
+function quietFor(p: Promise<unknown>, ms: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => resolve(true), ms);
+    const settled = (): void => {
+      clearTimeout(timer);
+      resolve(false);
+    };
+    p.then(settled, settled);
+  });
+}
+
 function protocol(msg: string): H2Error {
   return new H2Error('H2_PROTOCOL', msg);
 }
@@ -66,12 +81,15 @@ export class MirrorWriter {
   private pendingBytes = 0;
   /**
    * The last whole TID received but not yet written: while more frames are
-   * already waiting, several TIDs go into one LMDB transaction (one flush
-   * instead of one per TID). `deferredOps` of `pending` belong to it.
+   * already waiting, or more TIDs of the batch are coming, several TIDs go
+   * into one LMDB transaction (one flush instead of one per TID).
+   * `deferredOps` of `pending` belong to it.
    */
   private deferred: Tid | undefined;
   private deferredOps = 0;
   private deferredBytes = 0;
+  /** When the oldest TID in `deferred` became whole (performance.now()). */
+  private deferredSince = 0;
   private syncEndTid: Tid = 0n;
   private pfs = 0;
   private ackTarget: Tid = 0n;
@@ -133,9 +151,19 @@ export class MirrorWriter {
     const maxBuffer = this.o.maxBufferBytes ?? APPLY_PART_BYTES;
 
     for (;;) {
-      // Nothing more to hand: write what is whole before waiting for the link.
-      if (this.deferred !== undefined && channel.buffered === 0) this.writeDeferred();
-      const f: Frame | null = await channel.next();
+      const idle = this.deferred !== undefined && channel.buffered === 0;
+      const next = channel.next();
+      if (idle) {
+        // Nothing more to hand: write what is whole before waiting for the
+        // link, unless more TIDs of this batch are on their way and the
+        // oldest held one became whole less than BURST_WAIT_MS ago. A burst
+        // of TIDs (a round's few commits) is then one transaction and one
+        // fdatasync, not one each, 10 ms apart; a batch's last TID (a
+        // stream's commit) is written at once, and no TID waits longer.
+        const left = batch && this.deferred! < batch.end ? BURST_WAIT_MS - (performance.now() - this.deferredSince) : 0;
+        if (left <= 0 || await quietFor(next, left)) this.writeDeferred();
+      }
+      const f: Frame | null = await next;
       if (f === null) {
         this.writeDeferred();
         throw this.o.twoWay
@@ -204,6 +232,7 @@ export class MirrorWriter {
           tidCount = 0;
           lastSync = t;
           if (t > this.syncEndTid) {
+            if (this.deferred === undefined) this.deferredSince = performance.now();
             this.deferred = t;
             this.deferredOps = this.pending.length;
             this.deferredBytes = this.pendingBytes;
