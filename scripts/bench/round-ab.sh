@@ -7,20 +7,23 @@
 # mirror-copy to its own slave, the two in alternating order: both copy the
 # same changes, a few seconds apart. This VM's speed drifts by up to 2x
 # within minutes; a few tens of ms a round are only visible this way.
-# Usage: scripts/bench/round-ab.sh A_TREE B_TREE [--files N] [--rounds R]
-#        (defaults 2000, 10). A tree is an h2fs checkout with dist/ built
+# Usage: scripts/bench/round-ab.sh A_TREE B_TREE [--files N] [--rounds R] [--cold]
+#        (defaults 2000, 10). --cold drops the page cache before each copy
+#        (as when the stores are much larger than RAM) and reports the
+#        slave daemon's bytes read from disk. A tree is an h2fs checkout with dist/ built
 #        (git worktree add /tmp/a REV && cd /tmp/a && ln -s $PWD/node_modules
 #        && npm run build). Prints each round, then medians and B/A.
 set -euo pipefail
-usage() { echo "usage: $0 A_TREE B_TREE [--files N] [--rounds R]"; }
+usage() { echo "usage: $0 A_TREE B_TREE [--files N] [--rounds R] [--cold]"; }
 [ $# -ge 2 ] || { usage >&2; exit 2; }
 a=$(cd "$1" && pwd) b=$(cd "$2" && pwd); shift 2
-files=2000 rounds=10
+files=2000 rounds=10 cold=0
 while [ $# -gt 0 ]; do
   case $1 in
     --files|--rounds)
       [ $# -ge 2 ] && [[ $2 =~ ^[1-9][0-9]*$ ]] || { echo "round-ab: $1 expects a positive integer" >&2; exit 2; }
       printf -v "${1#--}" '%s' "$2"; shift 2 ;;
+    --cold) cold=1; shift ;;
     -h|--help) usage; exit 0 ;;
     *) echo "round-ab: unknown argument '$1'" >&2; usage >&2; exit 2 ;;
   esac
@@ -64,12 +67,21 @@ for r in $(seq 1 "$rounds"); do
   order=(A B); [ $((r % 2)) = 0 ] && order=(B A)
   line="round $r:"
   for v in "${order[@]}"; do
+    if [ "$cold" = 1 ]; then
+      sync; echo 3 > /proc/sys/vm/drop_caches
+      spid=$(cat "$bench_work/s$v/store/h2fs.pid")
+      rb0=$(awk '$1 == "read_bytes:" { print $2 }' "/proc/$spid/io")
+    fi
     t0=$EPOCHREALTIME
     H2FS_REMOTE="$(cmd "$v")" run "$v" mirror-copy -p "$bench_port" "$M" "127.0.0.1:$bench_work/s$v/mnt/pfs"
     t1=$EPOCHREALTIME
     ms=$(( (${t1/./} - ${t0/./}) / 1000 ))
     echo "$v $ms" >> "$results"
     line="$line $v=${ms}ms"
+    if [ "$cold" = 1 ]; then
+      rb1=$(awk '$1 == "read_bytes:" { print $2 }' "/proc/$spid/io")
+      line="$line (slave read $(( (rb1 - rb0) / 1024 )) KiB)"
+    fi
   done
   echo "$line"
 done
