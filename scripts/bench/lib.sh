@@ -54,6 +54,13 @@ bench_sshd() {
   export HOME=$d/home H2FS_REMOTE="$root/bin/h2fs" SSH_AUTH_SOCK=
 }
 
+# proc_counters PID: "CPU-ms major-faults bytes-read-from-disk" of a process so far.
+proc_counters() {
+  local tck; tck=$(getconf CLK_TCK)
+  awk -v t="$tck" '{ sub(/.*\) /, ""); printf "%d %d ", ($12 + $13) * 1000 / t, $10 }' "/proc/$1/stat"
+  awk '$1 == "read_bytes:" { print $2 }' "/proc/$1/io"
+}
+
 # link_tid LINK: the TID a slave link points at, as a number.
 link_tid() { printf '%d' "$(readlink "$1" | sed 's/^@@\(0x[0-9a-f]*\):.*/\1/')"; }
 

@@ -190,7 +190,7 @@ peer_h2fs() {
     # Where a round's time goes, per daemon: CPU, major page faults (pages
     # of the store read back from disk through the map) and bytes read.
     if [ "$r" -gt 0 ]; then
-      local who c0 c1
+      local who c0 c1 cpu0 maj0 rb0 cpu1 maj1 rb1
       for who in master slave; do
         if [ "$who" = master ]; then c0=$cm c1=$(proc_counters "$mpid"); else c0=$cs c1=$(proc_counters "$spid"); fi
         read -r cpu0 maj0 rb0 <<<"$c0"; read -r cpu1 maj1 rb1 <<<"$c1"
@@ -298,13 +298,6 @@ peer_rsync() {
 
 # mirror_record PEER VARIANT ROUND PART_BULK PART_INCR TIME_MS PREP_MS BYTES
 # Round 0 is the first (bulk) mirror, rounds 1.. the incremental ones.
-# proc_counters PID: "CPU-ms major-faults bytes-read" of a process so far.
-proc_counters() {
-  local tck; tck=$(getconf CLK_TCK)
-  awk -v t="$tck" '{ sub(/.*\) /, ""); printf "%d %d ", ($12 + $13) * 1000 / t, $10 }' "/proc/$1/stat"
-  awk '$1 == "read_bytes:" { print $2 }' "/proc/$1/io"
-}
-
 mirror_record() {
   local peer=$1 v=$2 r=$3 pb=$4 pi=$5 ms=$6 prep=$7 bytes=$8
   if [ "$r" = 0 ]; then

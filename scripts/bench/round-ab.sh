@@ -69,8 +69,8 @@ for r in $(seq 1 "$rounds"); do
   for v in "${order[@]}"; do
     if [ "$cold" = 1 ]; then
       sync; echo 3 > /proc/sys/vm/drop_caches
-      spid=$(cat "$bench_work/s$v/store/h2fs.pid")
-      rb0=$(awk '$1 == "read_bytes:" { print $2 }' "/proc/$spid/io")
+      spid=$(bench_daemon_pid "s$v")
+      read -r _ _ rb0 < <(proc_counters "$spid")
     fi
     t0=$EPOCHREALTIME
     H2FS_REMOTE="$(cmd "$v")" run "$v" mirror-copy -p "$bench_port" "$M" "127.0.0.1:$bench_work/s$v/mnt/pfs"
@@ -79,7 +79,7 @@ for r in $(seq 1 "$rounds"); do
     echo "$v $ms" >> "$results"
     line="$line $v=${ms}ms"
     if [ "$cold" = 1 ]; then
-      rb1=$(awk '$1 == "read_bytes:" { print $2 }' "/proc/$spid/io")
+      read -r _ _ rb1 < <(proc_counters "$spid")
       line="$line (slave read $(( (rb1 - rb0) / 1024 )) KiB)"
     fi
   done

@@ -413,6 +413,14 @@ describe('mirror/session (MirrorReader and MirrorWriter in one process)', () => 
 
     const pause = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
+    /** A one-way writer into PFS #1 of `store`, fed by hand through `input`. */
+    function feedWriter(store: Store): { input: PassThrough; writer: Promise<unknown> } {
+      const input = new PassThrough();
+      const writer = new MirrorWriter({ store, channel: new FrameChannel(input, null), twoWay: false,
+        resolveTarget: async () => ({ pfs: 1, created: false }) }).run();
+      return { input, writer };
+    }
+
     it("a TID waits at most 20 ms for the rest of its batch, and the batch's last TID not at all", async () => {
       const m = manyTids();
       const slave = newSlave(m.sharedUuid);
@@ -420,9 +428,7 @@ describe('mirror/session (MirrorReader and MirrorWriter in one process)', () => 
       const { bytes } = await oneWayStream(m.store, 1);
       const frames = await decodeAll(bytes);
       const last = frames.filter((f) => f.type === MREC.SYNC).at(-1)!;
-      const input = new PassThrough();
-      const writer = new MirrorWriter({ store: slave.store, channel: new FrameChannel(input, null), twoWay: false,
-        resolveTarget: async () => ({ pfs: 1, created: false }) }).run();
+      const { input, writer } = feedWriter(slave.store);
       // One frame every 3 ms: the link never goes quiet for 20 ms.
       const syncAt: Array<{ tid: Tid; at: number }> = [];
       const t0 = performance.now();
@@ -455,9 +461,7 @@ describe('mirror/session (MirrorReader and MirrorWriter in one process)', () => 
       const { bytes } = await oneWayStream(m.store, 1);
       const frames = await decodeAll(bytes);
       const syncs = frames.filter((f) => f.type === MREC.SYNC).length;
-      const input = new PassThrough();
-      const writer = new MirrorWriter({ store: slave.store, channel: new FrameChannel(input, null), twoWay: false,
-        resolveTarget: async () => ({ pfs: 1, created: false }) }).run();
+      const { input, writer } = feedWriter(slave.store);
       // Each TID in its own write, 1 ms apart, as SSH packets bring a round's commits.
       let chunk: Buffer[] = [];
       for (const f of frames) {
