@@ -6,6 +6,7 @@ import { open, type Database, type RootDatabase } from 'lmdb';
 import fs from 'node:fs';
 import path from 'node:path';
 import { H2Error } from '../errors.js';
+import { MapAdvice } from './map-advice.js';
 
 export type BinDb = Database<Buffer, Buffer>;
 
@@ -16,6 +17,8 @@ export interface LmdbEnv {
   tidindex: BinDb;
   meta: BinDb;
   dataFile: string;
+  /** Readaround off for the mirror writer's scattered reads. */
+  advice: MapAdvice;
 }
 
 /**
@@ -47,6 +50,7 @@ export function openLmdb(dir: string, opts: { readOnly?: boolean } = {}): LmdbEn
       tidindex: sub('tidindex'),
       meta: sub('meta'),
       dataFile: path.join(dir, 'data.mdb'),
+      advice: new MapAdvice(path.join(dir, 'data.mdb')),
     };
     if (!opts.readOnly) {
       for (const f of ['data.mdb', 'lock.mdb']) {

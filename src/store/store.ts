@@ -386,7 +386,9 @@ export class Store {
 
   /** The bytes of one version of a data block: the record created at `createTid`, exactly. */
   dataVersion(pfs: number, objId: number, key: bigint, createTid: Tid): Buffer | undefined {
-    return this.env.data.get(encodeRecKey({ pfs, objId, recType: RECTYPE.DATA, key, createTid }));
+    // A PATCH base on the slave: one block somewhere in the store.
+    return this.env.advice.randomly(() =>
+      this.env.data.get(encodeRecKey({ pfs, objId, recType: RECTYPE.DATA, key, createTid })));
   }
 
   /**
@@ -416,7 +418,8 @@ export class Store {
     const { records, data, tidindex } = this.env;
     const mark = Buffer.from([0]);
     try {
-      this.env.root.transactionSync(() => {
+      // Scattered leaves and free pages: fault them in without readaround.
+      this.env.advice.randomly(() => this.env.root.transactionSync(() => {
         for (const op of ops) {
           const key = encodeRecKey({ pfs, objId: op.objId, recType: op.recType, key: op.key, createTid: op.createTid });
           if (op.kind === 'create') {
@@ -437,7 +440,7 @@ export class Store {
           }
         }
         if (syncTid !== undefined) this.setSyncEndTidInTxn(pfs, syncTid);
-      }, NO_SYNC_FLUSH);
+      }, NO_SYNC_FLUSH));
       this.dropHeadCache();
       // A slave that moved is news for whoever mirrors it onwards (cascades).
       if (syncTid !== undefined) for (const fn of this.commitListeners) fn(syncTid);

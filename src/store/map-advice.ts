@@ -1,0 +1,94 @@
+/**
+ * Readaround control for LMDB's map of data.mdb. A page fault in a shared
+ * file mapping reads the device's whole readahead window around the page
+ * (8 MiB on some virtual disks). Sequential reads want that; the mirror
+ * writer's scattered B-tree leaves and PATCH bases do not: on a store larger
+ * than the page cache each of its faults pulled in megabytes and evicted the
+ * working set. `randomly` turns readaround off (MADV_RANDOM) for the span of
+ * a synchronous call and back on after it; the event loop runs nothing else
+ * meanwhile, so no other read of this process sees the change.
+ */
+import fs from 'node:fs';
+import { createRequire } from 'node:module';
+import * as log from '../log.js';
+import { vendorAddon } from '../vendor.js';
+
+interface MadviseAddon {
+  madvise(addr: bigint, length: bigint, advice: number): number;
+  MADV_NORMAL: number;
+  MADV_RANDOM: number;
+}
+
+let addon: MadviseAddon | null | undefined;
+
+function loadAddon(): MadviseAddon | null {
+  if (addon !== undefined) return addon;
+  const file = vendorAddon('h2fs-native', 'madvise.node');
+  try {
+    addon = file ? (createRequire(import.meta.url)(file) as MadviseAddon) : null;
+  } catch (e) {
+    log.debug(`madvise addon not loaded: ${(e as Error).message}`);
+    addon = null;
+  }
+  if (!addon) log.debug('madvise addon not available: the mirror writer reads with the disk\'s readaround');
+  return addon;
+}
+
+/** True when this build can change the map's advice (the prebuilt addon loads here). */
+export function mapAdviceAvailable(): boolean {
+  return loadAddon() !== null;
+}
+
+interface Range { start: bigint; length: bigint }
+
+/** The mappings of `file` in this process, from /proc/self/maps. */
+export function mappingsOf(file: string): Range[] {
+  let real: string;
+  try {
+    real = fs.realpathSync(file);
+  } catch {
+    return [];
+  }
+  const out: Range[] = [];
+  for (const line of fs.readFileSync('/proc/self/maps', 'utf8').split('\n')) {
+    // "start-end perms offset dev inode    path"; the path is the rest of the line.
+    const m = /^([0-9a-f]+)-([0-9a-f]+) \S+ \S+ \S+ \S+\s+(.*)$/.exec(line);
+    if (!m || m[3] !== real) continue;
+    const start = BigInt(`0x${m[1]}`);
+    out.push({ start, length: BigInt(`0x${m[2]}`) - start });
+  }
+  return out;
+}
+
+export class MapAdvice {
+  private ranges: Range[] | undefined;
+  private depth = 0;
+  private broken = false;
+
+  constructor(private readonly file: string) {}
+
+  /** Runs `fn` with readaround off on the map; nests, and restores it even when `fn` throws. */
+  randomly<T>(fn: () => T): T {
+    if (this.depth++ === 0) this.advise('random');
+    try {
+      return fn();
+    } finally {
+      if (--this.depth === 0) this.advise('normal');
+    }
+  }
+
+  private advise(how: 'random' | 'normal'): void {
+    const a = this.broken ? null : loadAddon();
+    if (!a) return;
+    const advice = how === 'random' ? a.MADV_RANDOM : a.MADV_NORMAL;
+    // The map is found once; LMDB maps again only when it grows the map, so
+    // a failure (ENOMEM: no longer mapped there) means look it up again.
+    for (let attempt = 0; attempt < 2; attempt++) {
+      if (!this.ranges || attempt > 0) this.ranges = mappingsOf(this.file);
+      const failed = this.ranges.some((r) => a.madvise(r.start, r.length, advice) !== 0);
+      if (!failed && this.ranges.length) return;
+    }
+    this.broken = true;
+    log.debug(`madvise on ${this.file} failed: the mirror writer reads with the disk's readaround`);
+  }
+}

@@ -1,0 +1,7 @@
+{
+  "targets": [{
+    "target_name": "madvise",
+    "sources": ["madvise.c"],
+    "cflags": ["-O2", "-Wall"]
+  }]
+}
