@@ -13,7 +13,7 @@ import { H2Error } from '../errors.js';
 import * as log from '../log.js';
 import { formatTid, parseTid, type Tid } from '../tid.js';
 import { Store } from '../store/index.js';
-import { PfsAdmin, Vfs, type PfsOptions } from '../vfs/index.js';
+import { DEFAULT_DIRTY_MAX, PfsAdmin, Vfs, type PfsOptions } from '../vfs/index.js';
 import { FrameChannel, MirrorReader, MirrorWriter } from '../mirror/index.js';
 import { mountFuse } from '../fuse/mount.js';
 import { ControlServer } from '../control/server.js';
@@ -33,7 +33,7 @@ export interface MountOptions {
 
 export function parseMountOptions(text: string | undefined): MountOptions {
   const o: MountOptions = {
-    readOnly: false, allowOther: false, commitIntervalMs: 1000, maxDirtyBytes: 64 * 1024 * 1024, debug: false,
+    readOnly: false, allowOther: false, commitIntervalMs: 1000, maxDirtyBytes: DEFAULT_DIRTY_MAX, debug: false,
   };
   for (const raw of (text ?? '').split(',').filter(Boolean)) {
     const [k, v] = raw.split('=', 2) as [string, string | undefined];

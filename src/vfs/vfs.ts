@@ -77,6 +77,14 @@ interface Handle {
   writable: boolean;
 }
 
+/**
+ * The default of `-o dirty_max`. Staged blocks and LMDB's copies of them
+ * in the commit's write transaction are both the daemon's own memory, so
+ * the peak is about twice this: at 64 MiB a daemon copying 50,000 files in
+ * peaked at 201 MiB RssAnon, at 32 MiB at 151 MiB, in the same time.
+ */
+export const DEFAULT_DIRTY_MAX = 32 * 1024 * 1024;
+
 export interface VfsOptions {
   readOnly?: boolean;
   /** Commit the flush group early once its blocks hold this many bytes. */
@@ -126,7 +134,7 @@ export class Vfs {
   constructor(store: Store, opts: VfsOptions = {}) {
     this.store = store;
     this.readOnly = opts.readOnly ?? false;
-    this.maxDirtyBytes = opts.maxDirtyBytes ?? 64 * 1024 * 1024;
+    this.maxDirtyBytes = opts.maxDirtyBytes ?? DEFAULT_DIRTY_MAX;
     this.uid = opts.uid ?? (process.getuid?.() ?? 0);
     this.gid = opts.gid ?? (process.getgid?.() ?? 0);
   }
