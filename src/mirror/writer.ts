@@ -10,7 +10,7 @@
 import { H2Error } from '../errors.js';
 import * as log from '../log.js';
 import { formatTid, type Tid } from '../tid.js';
-import type { MirrorOp, PfsHeader, Store } from '../store/index.js';
+import type { MirrorOp, Payload, PfsHeader, Store } from '../store/index.js';
 import { RECTYPE } from '../store/keys.js';
 import { FrameChannel, peerError } from './channel.js';
 import { MREC, STREAM_VERSION, type Frame, type HelloMsg, type PatchMsg } from './frame.js';
@@ -72,6 +72,8 @@ function quietFor(p: Promise<unknown>, ms: number): Promise<boolean> {
   });
 }
 
+type CreateOp = Extract<MirrorOp, { kind: 'create' }>;
+
 function protocol(msg: string): H2Error {
   return new H2Error('H2_PROTOCOL', msg);
 }
@@ -79,6 +81,12 @@ function protocol(msg: string): H2Error {
 export class MirrorWriter {
   private pending: MirrorOp[] = [];
   private pendingBytes = 0;
+  /**
+   * PATCHes of the TID being received, rebuilt at its SYNC: their bases are
+   * read on worker threads meanwhile, all at once, instead of one after the
+   * other as each frame arrives.
+   */
+  private patches: Array<{ op: CreateOp; msg: PatchMsg; bytes: Buffer; len: number; base: Promise<void> }> = [];
   /**
    * The last whole TID received but not yet written: while more frames are
    * already waiting, or more TIDs of the batch are coming, several TIDs go
@@ -196,24 +204,35 @@ export class MirrorWriter {
           lastEvent = t;
           tidCount++;
           if (t <= this.syncEndTid) break; // already whole on this slave
-          if (f.type === MREC.REC || f.type === MREC.PATCH) {
-            const data = f.type === MREC.PATCH ? this.unpatch(f.msg, f.data, batch.beg) : f.data;
-            const v = validateRecord(f.msg.objId, f.msg.recType, f.msg.key, f.msg.payload, data);
+          if (f.type === MREC.PATCH) {
+            const len = this.checkPatch(f.msg, f.data, batch.beg);
+            // Rebuilt at the TID's SYNC; until then a placeholder keeps its place.
+            const op: CreateOp = { kind: 'create', objId: f.msg.objId, recType: RECTYPE.DATA, key: f.msg.key,
+              createTid: f.msg.createTid, payload: f.msg.payload as Payload };
+            this.pending.push(op);
+            this.patches.push({ op, msg: f.msg, bytes: f.data, len,
+              base: store.prefetchRecord(pfs, f.msg.objId, RECTYPE.DATA, f.msg.key, f.msg.baseTid, true) });
+            this.pendingBytes += len + 256;
+          } else if (f.type === MREC.REC) {
+            const v = validateRecord(f.msg.objId, f.msg.recType, f.msg.key, f.msg.payload, f.data);
             this.pending.push({ kind: 'create', objId: f.msg.objId, recType: v.recType, key: f.msg.key,
-              createTid: f.msg.createTid, payload: v.payload, ...(data.length ? { data } : {}) });
-            this.pendingBytes += data.length + 256;
+              createTid: f.msg.createTid, payload: v.payload, ...(f.data.length ? { data: f.data } : {}) });
+            this.pendingBytes += f.data.length + 256;
           } else {
             if (f.msg.deleteTid <= f.msg.createTid) throw protocol('a record deleted before it was created');
             const recType = validateKey(f.msg.objId, f.msg.recType, f.msg.key);
             this.pending.push({ kind: 'delete', objId: f.msg.objId, recType,
               key: f.msg.key, createTid: f.msg.createTid, deleteTid: f.msg.deleteTid });
             this.pendingBytes += 128;
+            // Its leaf is somewhere in an old part of the store: read it now, not in the transaction.
+            void store.prefetchRecord(pfs, f.msg.objId, recType, f.msg.key, f.msg.createTid, false);
           }
           this.records++;
           if (this.pendingBytes > maxBuffer) {
             // A huge TID: write what we have now; it stays invisible (and is
             // rolled back by pfs-upgrade) until its SYNC moves sync-end-tid.
             this.writeDeferred();
+            this.rebuildPatches();
             store.applyMirror(pfs, this.pending);
             this.pending = [];
             this.pendingBytes = 0;
@@ -231,6 +250,10 @@ export class MirrorWriter {
           }
           tidCount = 0;
           lastSync = t;
+          if (this.patches.length) {
+            await Promise.all(this.patches.map((p) => p.base));
+            this.rebuildPatches();
+          }
           if (t > this.syncEndTid) {
             if (this.deferred === undefined) this.deferredSince = performance.now();
             this.deferred = t;
@@ -261,13 +284,8 @@ export class MirrorWriter {
     }
   }
 
-  /**
-   * The block a PATCH stands for: the slave's own version created at
-   * baseTid (which must be at or before the batch's start, so it is whole
-   * here, written or held back), cut or zero-extended to the new length,
-   * with the patch bytes written over it.
-   */
-  private unpatch(m: PatchMsg, bytes: Buffer, batchBeg: Tid): Buffer {
+  /** A PATCH's own consistency, before its base is read; returns the block's new length. */
+  private checkPatch(m: PatchMsg, bytes: Buffer, batchBeg: Tid): number {
     if (m.recType !== RECTYPE.DATA) throw protocol('PATCH of a record that is not a data block');
     if (m.baseTid > batchBeg || m.baseTid >= m.createTid) {
       throw protocol(`PATCH against ${formatTid(m.baseTid)}, after the batch's start ${formatTid(batchBeg)}`);
@@ -276,6 +294,27 @@ export class MirrorWriter {
     const len = typeof p === 'object' && p !== null && typeof p.len === 'number' ? p.len : -1;
     if (!Number.isSafeInteger(len) || len < 0 || len > MAX_DATA_LEN) throw protocol('PATCH without a valid block length');
     if (m.off + bytes.length > len) throw protocol(`PATCH bytes ${m.off}+${bytes.length} run past the block's ${len} bytes`);
+    return len;
+  }
+
+  /** Fills in every PATCH placeholder of the current TID with its rebuilt, validated block. */
+  private rebuildPatches(): void {
+    for (const { op, msg, bytes, len } of this.patches.splice(0)) {
+      const data = this.unpatch(msg, bytes, len);
+      const v = validateRecord(msg.objId, msg.recType, msg.key, msg.payload, data);
+      op.recType = v.recType;
+      op.payload = v.payload;
+      if (data.length) op.data = data;
+    }
+  }
+
+  /**
+   * The block a PATCH stands for: the slave's own version created at
+   * baseTid (which must be at or before the batch's start, so it is whole
+   * here, written or held back), cut or zero-extended to the new length,
+   * with the patch bytes written over it.
+   */
+  private unpatch(m: PatchMsg, bytes: Buffer, len: number): Buffer {
     let base = this.o.store.dataVersion(this.pfs, m.objId, m.key, m.baseTid);
     if (!base && this.deferred !== undefined) {
       // The base is whole on this slave, but may still be in the TIDs held

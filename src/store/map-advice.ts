@@ -69,12 +69,27 @@ export class MapAdvice {
 
   /** Runs `fn` with readaround off on the map; nests, and restores it even when `fn` throws. */
   randomly<T>(fn: () => T): T {
-    if (this.depth++ === 0) this.advise('random');
+    const release = this.hold();
     try {
       return fn();
     } finally {
-      if (--this.depth === 0) this.advise('normal');
+      release();
     }
+  }
+
+  /**
+   * Readaround off until the returned function is called (once; later calls
+   * do nothing): for reads on worker threads, which run while the event loop
+   * goes on, so other reads of this process meanwhile fault page by page.
+   */
+  hold(): () => void {
+    if (this.depth++ === 0) this.advise('random');
+    let held = true;
+    return () => {
+      if (!held) return;
+      held = false;
+      if (--this.depth === 0) this.advise('normal');
+    };
   }
 
   private advise(how: 'random' | 'normal'): void {

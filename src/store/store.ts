@@ -13,7 +13,7 @@ import {
   decodeRecKey, encodeLogicalKey, encodeRecKey, encodeTidIndexKey, LOGICAL_KEY_LEN, objPrefix, pfsPrefix, RECTYPE, REC_KEY_LEN,
   TIDEVENT, type LogicalKey, type RecType,
 } from './keys.js';
-import { openLmdb, NO_SYNC_FLUSH, type LmdbEnv } from './lmdb.js';
+import { openLmdb, NO_SYNC_FLUSH, type BinDb, type LmdbEnv } from './lmdb.js';
 import { FlushGroup, type StagedRecord } from './flush-group.js';
 import { HeadCache } from './head-cache.js';
 import { isStoreDir } from './is-store.js';
@@ -85,6 +85,9 @@ export interface StoreInfo {
 }
 
 const U64_MAX = 0xffffffffffffffffn;
+
+/** A prefetch is a hint: nothing waits on one longer than this. */
+const PREFETCH_LIMIT_MS = 1000;
 
 export class Store {
   readonly dir: string;
@@ -389,6 +392,33 @@ export class Store {
     // A PATCH base on the slave: one block somewhere in the store.
     return this.env.advice.randomly(() =>
       this.env.data.get(encodeRecKey({ pfs, objId, recType: RECTYPE.DATA, key, createTid })));
+  }
+
+  /**
+   * Reads the B-tree pages (and, with `data`, the block) of one record into
+   * the page cache on a worker thread, readaround off meanwhile: a mirror
+   * batch's records are scattered over the store, and faulted in one by one
+   * inside its synchronous transaction they would be read one after the
+   * other. Resolves when done or after PREFETCH_LIMIT_MS, never rejects: a
+   * prefetch is only ever a hint.
+   */
+  prefetchRecord(pfs: number, objId: number, recType: RecType, key: bigint, createTid: Tid, data: boolean): Promise<void> {
+    const recKey = encodeRecKey({ pfs, objId, recType, key, createTid });
+    const release = this.env.advice.hold();
+    const one = (db: BinDb): Promise<void> => new Promise<void>((resolve) => {
+      const timer = setTimeout(resolve, PREFETCH_LIMIT_MS);
+      try {
+        // lmdb-js calls back only on success; the timer covers the rest.
+        void db.prefetch([recKey], () => {
+          clearTimeout(timer);
+          resolve();
+        });
+      } catch {
+        clearTimeout(timer);
+        resolve();
+      }
+    });
+    return Promise.all([one(this.env.records), ...(data ? [one(this.env.data)] : [])]).then(release);
   }
 
   /**
