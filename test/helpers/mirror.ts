@@ -126,11 +126,12 @@ export interface SessionResult {
 }
 
 /** A two-way session between PFS `srcPfs` of `src` and PFS `dstPfs` of `dst`, run concurrently. */
-export async function twoWaySession(src: Store, srcPfs: number, dst: Store, dstPfs: number): Promise<SessionResult> {
+export async function twoWaySession(src: Store, srcPfs: number, dst: Store, dstPfs: number,
+  opts: { maxBufferBytes?: number } = {}): Promise<SessionResult> {
   const l = link();
   const reader = new MirrorReader({ store: src, pfs: srcPfs, channel: l.reader, twoWay: true, chunk: 7 }).run();
   const writer = new MirrorWriter({ store: dst, channel: l.writer, twoWay: true,
-    resolveTarget: async () => ({ pfs: dstPfs, created: false }) }).run();
+    resolveTarget: async () => ({ pfs: dstPfs, created: false }), ...opts }).run();
   const [r, w] = await Promise.allSettled([reader, writer]);
   l.close();
   return { reader: r, writer: w, frames: await decodeAll(l.forward()) };

@@ -267,6 +267,66 @@ describe('mirror/session (MirrorReader and MirrorWriter in one process)', () => 
       }
     });
 
+    it('many PATCHes in one TID: their bases are asked for before any is read, also when the TID goes in parts', async () => {
+      const m = buildMaster();
+      const file = `${m.R}/blocks.bin`;
+      writeFile(m.vfs, file, pattern(20 * 65_536, 11));
+      commit(m);
+      const whole = newSlave(m.sharedUuid);
+      const inParts = newSlave(m.sharedUuid);
+      for (const s of [whole, inParts]) fulfilled((await twoWaySession(m.store, 1, s.store, 1)).writer, 'first run');
+      const fh = m.vfs.open(file, 1 /* O_WRONLY */);
+      for (let b = 0; b < 20; b++) m.vfs.write(fh, Buffer.alloc(100, b + 1), 100, b * 65_536 + 500);
+      m.vfs.release(fh);
+      const tid = commit(m);
+      /** What the writer does, in order: 'p' a base prefetched, 'r' a base read; and how many parts it writes. */
+      const watch = (store: Store): { events: string[]; parts: () => number } => {
+        const events: string[] = [];
+        let parts = 0;
+        const prefetch = store.prefetchRecord.bind(store);
+        store.prefetchRecord = (pfs, objId, recType, key, createTid, data) => {
+          if (recType === RECTYPE.DATA && data) events.push('p');
+          return prefetch(pfs, objId, recType, key, createTid, data);
+        };
+        const version = store.dataVersion.bind(store);
+        store.dataVersion = (pfs, objId, key, createTid) => {
+          events.push('r');
+          return version(pfs, objId, key, createTid);
+        };
+        const apply = store.applyMirror.bind(store);
+        store.applyMirror = (pfs, ops, syncTid) => {
+          if (syncTid === undefined) parts++;
+          apply(pfs, ops, syncTid);
+        };
+        return { events, parts: () => parts };
+      };
+
+      const w = watch(whole.store);
+      const r = await twoWaySession(m.store, 1, whole.store, 1);
+      fulfilled(r.writer, 'second run');
+      expect(r.frames.filter((f) => f.type === MREC.PATCH)).to.have.length(20);
+      expect(w.events.join('')).to.equal('p'.repeat(20) + 'r'.repeat(20));
+      expect(w.parts()).to.equal(0);
+
+      // Parts of 256 KiB: the TID's 20 rebuilt blocks (1.3 MB) cannot wait for its SYNC, so a
+      // part's bases are read when it is written; never one that was not asked for first.
+      const p = watch(inParts.store);
+      fulfilled((await twoWaySession(m.store, 1, inParts.store, 1, { maxBufferBytes: 256 * 1024 })).writer, 'in parts');
+      expect(p.parts(), 'parts written before the SYNC').to.be.greaterThan(0);
+      expect(p.events.filter((e) => e === 'r')).to.have.length(20);
+      let asked = 0;
+      for (const e of p.events) {
+        if (e === 'p') asked++;
+        else expect(asked, 'bases asked for before this read').to.be.greaterThan(0);
+      }
+      expect(asked).to.equal(20);
+      for (const s of [whole, inParts]) {
+        expectTid(s.store.syncEndTid(1), tid, 'slave at the TID');
+        expectSameHistory(m, s);
+        expect(readFile(s.vfs, `${pfsPath(1)}/blocks.bin`).equals(readFile(m.vfs, `${m.R}/blocks.bin`))).to.equal(true);
+      }
+    });
+
     it('one-way streams carry no PATCH (nobody can say the target takes them)', async () => {
       const m = buildMaster();
       const slave = newSlave(m.sharedUuid);
