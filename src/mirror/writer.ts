@@ -224,8 +224,9 @@ export class MirrorWriter {
             this.pending.push({ kind: 'delete', objId: f.msg.objId, recType,
               key: f.msg.key, createTid: f.msg.createTid, deleteTid: f.msg.deleteTid });
             this.pendingBytes += 128;
-            // Its leaf is somewhere in an old part of the store: read it now, not in the transaction.
-            void store.prefetchRecord(pfs, f.msg.objId, recType, f.msg.key, f.msg.createTid, false);
+            // A record from before this batch has its leaf somewhere in an old part of the store:
+            // read it now, not in the transaction. (One created in the batch was just written.)
+            if (f.msg.createTid <= batch.beg) void store.prefetchRecord(pfs, f.msg.objId, recType, f.msg.key, f.msg.createTid, false);
           }
           this.records++;
           if (this.pendingBytes > maxBuffer) {
