@@ -90,7 +90,8 @@ function serve(sock: net.Socket): void {
   });
 }
 
-function alive(p: string): Promise<boolean> {
+/** Whether something accepts connections on the socket at `p`. */
+export function alive(p: string): Promise<boolean> {
   return new Promise((resolve) => {
     const s = net.connect(p);
     s.once('connect', () => { s.destroy(); resolve(true); });
