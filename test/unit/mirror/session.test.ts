@@ -60,6 +60,15 @@ function commit(m: Master): Tid {
   return r.tid;
 }
 
+/** Calls `fn` after each of the store's applyMirror calls (syncTid undefined: a part of a huge TID). */
+function afterApply(store: Store, fn: (syncTid: Tid | undefined) => void): void {
+  const orig = store.applyMirror.bind(store);
+  store.applyMirror = (pfs, ops, syncTid) => {
+    orig(pfs, ops, syncTid);
+    fn(syncTid);
+  };
+}
+
 describe('mirror/session (MirrorReader and MirrorWriter in one process)', () => {
   const open: Store[] = [];
   function side(store: Store = tmpStore()): Side {
@@ -293,11 +302,7 @@ describe('mirror/session (MirrorReader and MirrorWriter in one process)', () => 
           events.push('r');
           return version(pfs, objId, key, createTid);
         };
-        const apply = store.applyMirror.bind(store);
-        store.applyMirror = (pfs, ops, syncTid) => {
-          if (syncTid === undefined) parts++;
-          apply(pfs, ops, syncTid);
-        };
+        afterApply(store, (syncTid) => { if (syncTid === undefined) parts++; });
         return { events, parts: () => parts };
       };
 
@@ -444,11 +449,7 @@ describe('mirror/session (MirrorReader and MirrorWriter in one process)', () => 
     /** Counts the slave's mirror transactions and the TIDs they moved sync-end-tid to. */
     function countApplies(store: Store): Tid[] {
       const moved: Tid[] = [];
-      const orig = store.applyMirror.bind(store);
-      store.applyMirror = (pfs, ops, syncTid) => {
-        if (syncTid !== undefined) moved.push(syncTid);
-        orig(pfs, ops, syncTid);
-      };
+      afterApply(store, (syncTid) => { if (syncTid !== undefined) moved.push(syncTid); });
       return moved;
     }
 
@@ -469,11 +470,7 @@ describe('mirror/session (MirrorReader and MirrorWriter in one process)', () => 
     /** Like countApplies, with when each transaction ran. */
     function timeApplies(store: Store): Array<{ tid: Tid; at: number }> {
       const seen: Array<{ tid: Tid; at: number }> = [];
-      const orig = store.applyMirror.bind(store);
-      store.applyMirror = (pfs, ops, syncTid) => {
-        orig(pfs, ops, syncTid);
-        if (syncTid !== undefined) seen.push({ tid: syncTid, at: performance.now() });
-      };
+      afterApply(store, (syncTid) => { if (syncTid !== undefined) seen.push({ tid: syncTid, at: performance.now() }); });
       return seen;
     }
 
@@ -586,11 +583,7 @@ describe('mirror/session (MirrorReader and MirrorWriter in one process)', () => 
 
       const slave = newSlave(m.sharedUuid);
       let partsWritten = 0;
-      const apply = slave.store.applyMirror.bind(slave.store);
-      slave.store.applyMirror = (pfs, ops, syncTid) => {
-        if (syncTid === undefined) partsWritten++;
-        apply(pfs, ops, syncTid);
-      };
+      afterApply(slave.store, (syncTid) => { if (syncTid === undefined) partsWritten++; });
       const out = await applyOneWay(slave.store, 1, bytes.subarray(0, cut), 4096, part);
       expect(out.ok).to.equal(false);
       expectTid(slave.store.syncEndTid(1), before, 'sync-end-tid stays at the last whole TID');
