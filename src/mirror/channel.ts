@@ -2,20 +2,51 @@
  * A duplex byte stream seen as frames: an async iterator of incoming frames
  * and a send() that honours backpressure. Both mirror sessions run on one.
  */
+import { Socket } from 'node:net';
 import type { Duplex, Readable, Writable } from 'node:stream';
 import { H2Error } from '../errors.js';
-import { encodeFrame, FrameDecoder, MREC, type Frame } from './frame.js';
+import { FrameDecoder, frameLayout, MREC, writeFrame, type Frame } from './frame.js';
+
+/**
+ * Outgoing frames are packed into chunks this big and leave a chunk's worth
+ * (or a turn of the event loop's worth) at a time: a bulk copy's 64 KiB
+ * blocks then cost a copy into the chunk, not a buffer each for the
+ * collector to find. A bigger frame goes out in a buffer of its own.
+ */
+const CHUNK_BYTES = 1 << 20;
+/** With this much packed and the link backed up, send() waits for it to drain. */
+const DRAIN_SLACK = 256 * 1024;
+/** Written-out chunks kept for reuse; only over a socket, which copies what it writes. */
+const SPARE_CHUNKS = 4;
+
+interface Chunk {
+  buf: Buffer;
+  /** Bytes packed; bytes handed to the output. */
+  used: number;
+  flushed: number;
+  /** Writes of this chunk the output has not finished with. */
+  writing: number;
+  /** No longer packed into. */
+  full: boolean;
+}
 
 export class FrameChannel {
   private readonly decoder = new FrameDecoder();
   private readonly iter: AsyncIterator<Frame>;
   private readonly out: Writable | null;
   bytesOut = 0;
-  private corked = false;
+  private chunk: Chunk | null = null;
+  private flushQueued = false;
+  private readonly spare: Buffer[] = [];
+  /** Full chunks the output still has writes of. */
+  private retiredWriting = 0;
+  /** A socket is done with a buffer when its write calls back; a stream in this process may still hold it. */
+  private readonly reuseChunks: boolean;
 
   /** `input` may be null (a one-way writer answers nobody... nor a reader with no return). */
   constructor(input: Readable | null, output: Writable | null) {
     this.out = output;
+    this.reuseChunks = output instanceof Socket;
     // Errors surface through next(); with nobody iterating (a one-way reader)
     // they must not become an uncaught exception in the mount daemon.
     this.decoder.on('error', () => undefined);
@@ -51,42 +82,99 @@ export class FrameChannel {
     return r.done ? null : r.value;
   }
 
-  /** Sends a frame; waits for drain, unless `signal` aborts the wait (the peer gave up). */
+  /**
+   * Sends a frame: packs it at once (f.data may be reused as soon as this
+   * returns its promise) and waits while the link is backed up, unless
+   * `signal` aborts the wait (the peer gave up).
+   */
   async send(f: Frame, signal?: AbortSignal): Promise<void> {
     const out = this.out;
     if (!out) return;
     if (out.destroyed || !out.writable) throw new H2Error('H2_TRANSPORT', 'the link to the other side is closed');
-    const buf = encodeFrame(f);
-    this.bytesOut += buf.length;
-    // Frames sent in one turn of the event loop leave in one write: a run
-    // of small records is one system call, not one each.
-    if (!this.corked) {
-      this.corked = true;
-      out.cork();
+    const layout = frameLayout(f);
+    this.bytesOut += layout.len;
+    if (layout.len > CHUNK_BYTES) {
+      this.flush();
+      const buf = Buffer.allocUnsafe(layout.len);
+      writeFrame(f, layout, buf, 0);
+      out.write(buf);
+    } else {
+      let c = this.chunk;
+      if (!c || c.buf.length - c.used < layout.len) {
+        this.flush();
+        if (c) this.retire(c);
+        c = this.chunk = { buf: this.spare.pop() ?? Buffer.allocUnsafeSlow(CHUNK_BYTES), used: 0, flushed: 0, writing: 0, full: false };
+      }
+      writeFrame(f, layout, c.buf, c.used);
+      c.used += layout.len;
+    }
+    // Records sent in one turn of the event loop leave in one write: a run
+    // of small ones is one system call, not one each. Any other frame ends
+    // a run (a SYNC, a TERM) or waits for an answer, and goes at once.
+    if (f.type !== MREC.REC && f.type !== MREC.PATCH && f.type !== MREC.DEL) {
+      this.flush();
+    } else if (!this.flushQueued) {
+      this.flushQueued = true;
       setImmediate(() => {
-        this.corked = false;
-        out.uncork();
+        this.flushQueued = false;
+        this.flush();
       });
     }
-    if (!out.write(buf)) {
-      await new Promise<void>((resolve, reject) => {
-        const done = (e?: Error): void => {
-          out.off('drain', ok);
-          out.off('close', closed);
-          out.off('error', done);
-          signal?.removeEventListener('abort', aborted);
-          if (e) reject(e); else resolve();
-        };
-        const ok = (): void => done();
-        const closed = (): void => done(new H2Error('H2_TRANSPORT', 'the link to the other side closed'));
-        const aborted = (): void => done(signal?.reason instanceof Error ? signal.reason : new H2Error('H2_TRANSPORT', 'aborted'));
-        if (signal?.aborted) return aborted();
-        out.on('drain', ok);
-        out.once('close', closed);
-        out.once('error', done);
-        signal?.addEventListener('abort', aborted, { once: true });
-      });
+    // Waiting for a full chunk's write to finish also gets it back for reuse
+    // before the next one fills, so a socket's stream runs on two chunks.
+    const packed = this.chunk ? this.chunk.used - this.chunk.flushed : 0;
+    if (out.writableNeedDrain && (packed >= DRAIN_SLACK || packed === 0 || this.retiredWriting > 0)) {
+      await this.drained(out, signal);
     }
+  }
+
+  /** Hands what is packed and not yet written to the output. */
+  private flush(): void {
+    const c = this.chunk;
+    const out = this.out;
+    if (!c || !out || c.used === c.flushed || out.destroyed) return;
+    const piece = c.buf.subarray(c.flushed, c.used);
+    c.flushed = c.used;
+    c.writing++;
+    out.write(piece, () => {
+      // A full chunk is no longer written to, so this reaches zero once.
+      if (--c.writing === 0 && c.full) {
+        this.retiredWriting--;
+        this.release(c);
+      }
+    });
+  }
+
+  /** No more frames go into `c`; it is reused once the output is done with it. */
+  private retire(c: Chunk): void {
+    c.full = true;
+    if (c.writing === 0) this.release(c);
+    else this.retiredWriting++;
+  }
+
+  private release(c: Chunk): void {
+    if (this.reuseChunks && this.spare.length < SPARE_CHUNKS) this.spare.push(c.buf);
+  }
+
+  private drained(out: Writable, signal?: AbortSignal): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      const done = (e?: Error): void => {
+        out.off('drain', ok);
+        out.off('close', closed);
+        out.off('error', done);
+        signal?.removeEventListener('abort', aborted);
+        if (e) reject(e); else resolve();
+      };
+      const ok = (): void => done();
+      const closed = (): void => done(new H2Error('H2_TRANSPORT', 'the link to the other side closed'));
+      const aborted = (): void => done(signal?.reason instanceof Error ? signal.reason : new H2Error('H2_TRANSPORT', 'aborted'));
+      if (signal?.aborted) return aborted();
+      if (!out.writableNeedDrain) return done();
+      out.on('drain', ok);
+      out.once('close', closed);
+      out.once('error', done);
+      signal?.addEventListener('abort', aborted, { once: true });
+    });
   }
 
   /** Tells the peer why we stop, best effort. */
@@ -100,6 +188,7 @@ export class FrameChannel {
   }
 
   end(): void {
+    this.flush();
     this.out?.end();
   }
 }

@@ -143,28 +143,42 @@ export type Frame =
 
 const packr = new Packr({ useRecords: false, int64AsType: 'bigint', mapsAsObjects: true });
 
-/** Encodes one frame into a single buffer. */
-export function encodeFrame(f: Frame): Buffer {
-  // One allocation per frame: a record's data block is copied once, not twice.
+/** A frame's msgpack'd message and its whole length, ahead of writing it somewhere. */
+export interface FrameLayout {
+  /** Valid until the next frame is laid out (msgpackr reuses its buffer). */
+  meta: Buffer;
+  len: number;
+}
+
+export function frameLayout(f: Frame): FrameLayout {
   const meta = packr.pack(f.msg);
   const withData = f.type === MREC.REC || f.type === MREC.PATCH;
-  const dataLen = withData ? f.data.length : 0;
-  const bodyLen = withData ? 4 + meta.length + dataLen : meta.length;
-  const len = HEADER_LEN + bodyLen;
+  const len = HEADER_LEN + (withData ? 4 + meta.length + f.data.length : meta.length);
   if (len > MAX_FRAME) throw new H2Error('H2_BAD_MRECORD', `frame of ${len} bytes exceeds the ${MAX_FRAME}-byte limit`);
-  const buf = Buffer.allocUnsafe(len);
-  buf.writeUInt32BE(SIGNATURE, 0);
-  buf.writeUInt32BE(len, 8);
-  buf.writeUInt16BE(f.type, 12);
-  buf.writeUInt16BE(STREAM_VERSION, 14);
-  if (withData) {
-    buf.writeUInt32BE(meta.length, HEADER_LEN);
-    meta.copy(buf, HEADER_LEN + 4);
-    f.data.copy(buf, HEADER_LEN + 4 + meta.length);
+  return { meta, len };
+}
+
+/** Writes the frame laid out as `l` at `off` in `buf`, which has room for l.len bytes. */
+export function writeFrame(f: Frame, l: FrameLayout, buf: Buffer, off: number): void {
+  buf.writeUInt32BE(SIGNATURE, off);
+  buf.writeUInt32BE(l.len, off + 8);
+  buf.writeUInt16BE(f.type, off + 12);
+  buf.writeUInt16BE(STREAM_VERSION, off + 14);
+  if (f.type === MREC.REC || f.type === MREC.PATCH) {
+    buf.writeUInt32BE(l.meta.length, off + HEADER_LEN);
+    l.meta.copy(buf, off + HEADER_LEN + 4);
+    f.data.copy(buf, off + HEADER_LEN + 4 + l.meta.length);
   } else {
-    meta.copy(buf, HEADER_LEN);
+    l.meta.copy(buf, off + HEADER_LEN);
   }
-  buf.writeUInt32BE(crc32(buf.subarray(8)), 4);
+  buf.writeUInt32BE(crc32(buf.subarray(off + 8, off + l.len)), off + 4);
+}
+
+/** Encodes one frame into a buffer of its own. */
+export function encodeFrame(f: Frame): Buffer {
+  const l = frameLayout(f);
+  const buf = Buffer.allocUnsafe(l.len);
+  writeFrame(f, l, buf, 0);
   return buf;
 }
 

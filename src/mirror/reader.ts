@@ -50,6 +50,8 @@ export interface ReaderResult {
   records: number;
 }
 
+const EMPTY = Buffer.alloc(0);
+
 function expectFrame(f: Frame | null, type: number, what: string): Frame {
   if (f === null) throw new H2Error('H2_TRANSPORT', `the target closed the link before sending its ${what}`);
   if (f.type === MREC.ERROR) throw peerError(f);
@@ -144,30 +146,41 @@ export class MirrorReader {
     let count = 0;
     const chunk = this.o.chunk ?? 512;
     do {
-      const r = store.scanEvents(pfs, beg, end, cursor, chunk);
-      cursor = r.cursor;
-      for (const ev of r.events) {
-        if (curTid !== undefined && ev.tid !== curTid) {
-          await this.send({ type: MREC.SYNC, msg: { v: 1, tid: curTid, count } });
-          count = 0;
-          lastSync = curTid;
-          this.progress('running', beg, end, curTid);
-          // Stop at a TID boundary when asked to.
-          if (this.o.signal?.aborted) return lastSync;
+      // One read transaction per chunk: the blocks sent come from the same
+      // state as the index entries that named them.
+      const txn = store.beginRead();
+      try {
+        const r = store.scanEvents(pfs, beg, end, cursor, chunk, txn);
+        cursor = r.cursor;
+        for (const ev of r.events) {
+          if (curTid !== undefined && ev.tid !== curTid) {
+            await this.send({ type: MREC.SYNC, msg: { v: 1, tid: curTid, count } });
+            count = 0;
+            lastSync = curTid;
+            this.progress('running', beg, end, curTid);
+            // Stop at a TID boundary when asked to.
+            if (this.o.signal?.aborted) return lastSync;
+          }
+          curTid = ev.tid;
+          if (ev.kind === 'create') {
+            const msg = { v: 1 as const, objId: ev.objId, recType: ev.recType, key: ev.key, createTid: ev.createTid, payload: ev.payload };
+            // A view into the store's read buffer: send() packs it before anything else reads,
+            // except a PATCH's base, so a block that may become one is copied first.
+            let data = ev.recType === RECTYPE.DATA ? store.blockView(pfs, ev, txn) : EMPTY;
+            const mayPatch = this.targetPatches && ev.recType === RECTYPE.DATA && beg > 1n && data.length >= 1024;
+            if (mayPatch) data = Buffer.from(data);
+            const patch = mayPatch ? this.patchFor(ev, data, beg) : undefined;
+            await this.send(patch ? { type: MREC.PATCH, data: patch.bytes, msg: { ...msg, baseTid: patch.baseTid, off: patch.off } }
+              : { type: MREC.REC, data, msg });
+          } else {
+            await this.send({ type: MREC.DEL,
+              msg: { v: 1, objId: ev.objId, recType: ev.recType, key: ev.key, createTid: ev.createTid, deleteTid: ev.tid } });
+          }
+          this.records++;
+          count++;
         }
-        curTid = ev.tid;
-        if (ev.kind === 'create') {
-          const msg = { v: 1 as const, objId: ev.objId, recType: ev.recType, key: ev.key, createTid: ev.createTid, payload: ev.payload };
-          const data = ev.data ?? Buffer.alloc(0);
-          const patch = this.targetPatches && ev.recType === RECTYPE.DATA ? this.patchFor(ev, data, beg) : undefined;
-          await this.send(patch ? { type: MREC.PATCH, data: patch.bytes, msg: { ...msg, baseTid: patch.baseTid, off: patch.off } }
-            : { type: MREC.REC, data, msg });
-        } else {
-          await this.send({ type: MREC.DEL,
-            msg: { v: 1, objId: ev.objId, recType: ev.recType, key: ev.key, createTid: ev.createTid, deleteTid: ev.tid } });
-        }
-        this.records++;
-        count++;
+      } finally {
+        txn.done();
       }
       this.checkPeer();
       await yieldNow();

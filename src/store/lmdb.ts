@@ -2,13 +2,27 @@
  * The only importer of 'lmdb'. One environment per store with four named
  * databases that commit together: records, data, tidindex and meta.
  */
-import { open, type Database, type RootDatabase } from 'lmdb';
+import { open, type Database, type RootDatabase, type Transaction } from 'lmdb';
 import fs from 'node:fs';
 import path from 'node:path';
 import { H2Error } from '../errors.js';
 import { MapAdvice } from './map-advice.js';
 
 export type BinDb = Database<Buffer, Buffer>;
+/** A read transaction held across several calls (lmdb-js's `useReadTransaction`); end it with `done()`. */
+export type ReadTxn = Transaction;
+
+/**
+ * A value read in `txn` without a copy of its own: valid until the next
+ * read of this environment. (lmdb-js takes the transaction here as it
+ * does for `get`; its typings leave the option out.)
+ */
+export function getFast(db: BinDb, key: Buffer, txn: ReadTxn): Buffer | undefined {
+  const fast = db.getBinaryFast as (this: BinDb, id: Buffer, options: { transaction: ReadTxn }) => Buffer | undefined;
+  const b = fast.call(db, key, { transaction: txn });
+  // The reused buffer is bigger than the value: lmdb-js overrides its `length`, which copy() does not honour.
+  return b?.subarray(0, b.length);
+}
 
 export interface LmdbEnv {
   root: RootDatabase<Buffer, Buffer>;

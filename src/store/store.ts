@@ -13,7 +13,7 @@ import {
   decodeRecKey, encodeLogicalKey, encodeRecKey, encodeTidIndexKey, LOGICAL_KEY_LEN, objPrefix, pfsPrefix, RECTYPE, REC_KEY_LEN,
   TIDEVENT, type LogicalKey, type RecType,
 } from './keys.js';
-import { openLmdb, NO_SYNC_FLUSH, type BinDb, type LmdbEnv } from './lmdb.js';
+import { getFast, openLmdb, NO_SYNC_FLUSH, type BinDb, type LmdbEnv, type ReadTxn } from './lmdb.js';
 import { FlushGroup, type StagedRecord } from './flush-group.js';
 import { HeadCache } from './head-cache.js';
 import { isStoreDir } from './is-store.js';
@@ -21,6 +21,7 @@ import { visibleAt, type Payload, type StoredRecord } from './record.js';
 import { PFS_MAX, pfsHeaderKey, type PfsHeader } from './pfs.js';
 
 export const STORE_FORMAT = 1;
+const EMPTY_BLOCK = Buffer.alloc(0);
 const META_STORE = Buffer.from('store');
 const META_NEXTOBJ = Buffer.from('nextobj');
 const MAX_CREATE_TID = Buffer.alloc(8, 0xff);
@@ -334,13 +335,19 @@ export class Store {
    * inclusive end), in TID order, at most `limit` index entries per call.
    * Pass the returned `cursor` back to continue; null when done. The PFS
    * header (obj_id 0) is never part of a stream.
+   *
+   * With `txn` (from beginRead) the scan reads in that transaction and DATA
+   * events carry no bytes: the caller reads each with blockView in the same
+   * transaction as it sends it. A bulk copy is mostly these blocks, and
+   * this way none of them is copied into a buffer of its own.
    */
-  scanEvents(pfs: number, begTid: Tid, endTid: Tid, cursor: Buffer | null, limit: number):
+  scanEvents(pfs: number, begTid: Tid, endTid: Tid, cursor: Buffer | null, limit: number, txn?: ReadTxn):
     { events: MirrorEvent[]; cursor: Buffer | null } {
     const events: MirrorEvent[] = [];
     let last: Buffer | null = null;
     let seen = 0;
-    for (const { key } of this.env.tidindex.getRange(tidIndexRange(begTid, endTid, cursor, limit))) {
+    const inTxn = txn ? { transaction: txn } : undefined;
+    for (const { key } of this.env.tidindex.getRange({ ...tidIndexRange(begTid, endTid, cursor, limit), ...inTxn })) {
       seen++;
       last = Buffer.from(key);
       const recKey = key.subarray(9, 9 + REC_KEY_LEN);
@@ -351,14 +358,28 @@ export class Store {
       const kind = key.readUInt8(8) === TIDEVENT.CREATE ? 'create' : 'delete';
       const ev: MirrorEvent = { tid, kind, objId: rk.objId, recType: rk.recType, key: rk.key, createTid: rk.createTid };
       if (kind === 'create') {
-        const leaf = this.env.records.get(recKey);
+        const leaf = this.env.records.get(recKey, inTxn);
         if (!leaf) throw H2Error.store(`tid index names a missing record (obj ${rk.objId} at ${tid})`);
         ev.payload = decodeLeaf(leaf).payload;
-        if (rk.recType === RECTYPE.DATA) ev.data = this.env.data.get(recKey) ?? Buffer.alloc(0);
+        if (rk.recType === RECTYPE.DATA && !txn) ev.data = this.env.data.get(recKey) ?? Buffer.alloc(0);
       }
       events.push(ev);
     }
     return { events, cursor: seen < limit ? null : last };
+  }
+
+  /** A read transaction for scanEvents and blockView; end it with `done()`. */
+  beginRead(): ReadTxn {
+    return this.env.root.useReadTransaction();
+  }
+
+  /**
+   * The bytes of a DATA event that scanEvents(..., txn) left out, read in
+   * `txn`. Not a copy: valid only until the next read of this store.
+   */
+  blockView(pfs: number, ev: MirrorEvent, txn: ReadTxn): Buffer {
+    const recKey = encodeRecKey({ pfs, objId: ev.objId, recType: ev.recType, key: ev.key, createTid: ev.createTid });
+    return getFast(this.env.data, recKey, txn) ?? EMPTY_BLOCK;
   }
 
   /**

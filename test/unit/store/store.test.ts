@@ -289,6 +289,39 @@ describe('store/store', () => {
     expect(s.estimateStreamBytes(1, tids[2]!, tids[5]!).bytes).to.be.lessThan(whole.bytes);
   });
 
+  it('scanEvents in a read transaction leaves the blocks out; blockView reads each in place, from that snapshot', () => {
+    const s = newStore();
+    const tids: Tid[] = [];
+    for (let t = 0; t < 3; t++) {
+      for (let i = 0; i < 3; i++) {
+        s.stage({ lk: { pfs: 1, objId: OBJ + i, recType: RECTYPE.DATA, key: BigInt(t) },
+          payload: { v: 1, len: 70_000 + i } satisfies DataPayload, data: Buffer.alloc(70_000 + i, 16 * t + i) });
+      }
+      s.stage({ lk: { pfs: 1, objId: OBJ, recType: RECTYPE.XATTR, key: BigInt(t) }, payload: xp(`x${t}`) });
+      tids.push(commitTid(s));
+    }
+    const copied = s.scanEvents(1, 0n, tids[2]!, null, 1000).events;
+    const txn = s.beginRead();
+    try {
+      const lazy = s.scanEvents(1, 0n, tids[2]!, null, 1000, txn).events;
+      expect(lazy.map(({ data: _d, ...ev }) => ev)).to.deep.equal(copied.map(({ data: _d, ...ev }) => ev));
+      expect(lazy.every((ev) => ev.data === undefined)).to.equal(true);
+      const blocks = copied.filter((ev) => ev.recType === RECTYPE.DATA);
+      expect(blocks).to.have.length(9);
+      // Dropped after the transaction began: the snapshot still has them.
+      s.rollbackPfs(1, tids[0]!);
+      for (const ev of blocks) {
+        const view = s.blockView(1, ev, txn);
+        expect(view.length, `block of obj ${ev.objId} at ${ev.tid}`).to.equal(ev.data!.length);
+        expect(view.equals(ev.data!)).to.equal(true);
+      }
+    } finally {
+      txn.done();
+    }
+    // A new scan sees the rollback.
+    expect(s.scanEvents(1, 0n, tids[2]!, null, 1000).events.filter((ev) => ev.recType === RECTYPE.DATA)).to.have.length(3);
+  });
+
   it('dataBefore finds the version of a block created last before a TID, and none newer than its bound', () => {
     const s = newStore();
     const lk: LogicalKey = { pfs: 1, objId: OBJ, recType: RECTYPE.DATA, key: 4n };
