@@ -271,7 +271,7 @@ export function decodeFrameBody(type: number, payload: Buffer): Frame {
  * CRC with a precise error; `end` in the middle of a frame is an error too.
  */
 export class FrameDecoder extends Transform {
-  /** Chunks of the frame being assembled; joined once it is whole. */
+  /** Bytes taken in and not yet part of a frame handed on. */
   private chunks: Buffer[] = [];
   private have = 0;
   /** Bytes taken in so far (for progress and the wire total). */
@@ -282,19 +282,38 @@ export class FrameDecoder extends Transform {
     super({ readableObjectMode: true });
   }
 
+  /**
+   * The next `n` bytes (all buffered): a view when they lie in one chunk, else
+   * a copy of just those bytes; what follows them stays where it was.
+   */
   private takeFrame(n: number): Buffer {
-    const all = this.chunks.length === 1 ? this.chunks[0]! : Buffer.concat(this.chunks, this.have);
-    const out = all.subarray(0, n);
-    const rest = all.subarray(n);
-    this.chunks = rest.length ? [rest] : [];
-    this.have = rest.length;
+    const first = this.chunks[0]!;
+    this.have -= n;
+    if (first.length >= n) {
+      if (first.length === n) this.chunks.shift();
+      else this.chunks[0] = first.subarray(n);
+      return first.subarray(0, n);
+    }
+    const out = Buffer.allocUnsafe(n);
+    let at = 0;
+    while (at < n) {
+      const c = this.chunks[0]!;
+      const take = Math.min(c.length, n - at);
+      c.copy(out, at, 0, take);
+      at += take;
+      if (take === c.length) this.chunks.shift();
+      else this.chunks[0] = c.subarray(take);
+    }
     return out;
   }
 
+  /** The first chunk, joined with the next ones when it is shorter than a header. */
   private peekHeader(): Buffer {
     if (this.chunks[0]!.length < HEADER_LEN) {
-      const all = Buffer.concat(this.chunks, this.have);
-      this.chunks = [all];
+      let k = 0;
+      let got = 0;
+      while (got < HEADER_LEN) got += this.chunks[k++]!.length;
+      this.chunks.splice(0, k, Buffer.concat(this.chunks.slice(0, k), got));
     }
     return this.chunks[0]!;
   }
