@@ -31,7 +31,7 @@ interface Chunk {
 }
 
 export class FrameChannel {
-  private readonly decoder = new FrameDecoder();
+  private readonly decoder: FrameDecoder;
   private readonly iter: AsyncIterator<Frame>;
   private readonly out: Writable | null;
   bytesOut = 0;
@@ -47,6 +47,8 @@ export class FrameChannel {
   constructor(input: Readable | null, output: Writable | null) {
     this.out = output;
     this.reuseChunks = output instanceof Socket;
+    // A socket's reads are fresh buffers: frames may keep views of them.
+    this.decoder = new FrameDecoder(input instanceof Socket);
     // Errors surface through next(); with nobody iterating (a one-way reader)
     // they must not become an uncaught exception in the mount daemon.
     this.decoder.on('error', () => undefined);

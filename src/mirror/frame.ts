@@ -221,8 +221,12 @@ function unpack(b: Buffer, what: string): Record<string, unknown> {
   return o;
 }
 
-/** Decodes one whole frame (signature, length and CRC already checked). */
-export function decodeFrameBody(type: number, payload: Buffer): Frame {
+/**
+ * Decodes one whole frame (signature, length and CRC already checked). A
+ * record's data is a copy, unless `dataView`: then it is a view of
+ * `payload`, for callers whose input buffers are never written again.
+ */
+export function decodeFrameBody(type: number, payload: Buffer, dataView = false): Frame {
   const name = MREC_NAME[type];
   if (!name) throw bad(`unknown frame type ${type}`);
   if (type === MREC.REC || type === MREC.PATCH) {
@@ -232,7 +236,7 @@ export function decodeFrameBody(type: number, payload: Buffer): Frame {
     const o = unpack(payload.subarray(4, 4 + metaLen), name);
     const key = o.key;
     if (typeof key !== 'bigint' && typeof key !== 'number') throw bad(`${name} key is not an integer`);
-    const data = Buffer.from(payload.subarray(4 + metaLen));
+    const data = dataView ? payload.subarray(4 + metaLen) : Buffer.from(payload.subarray(4 + metaLen));
     const msg: RecMsg = { v: 1, objId: int(o, 'objId'), recType: int(o, 'recType'), key: BigInt(key),
       createTid: tid(o, 'createTid'), payload: o.payload };
     if (type === MREC.REC) return { type, data, msg };
@@ -278,7 +282,11 @@ export class FrameDecoder extends Transform {
   bytesIn = 0;
   private offset = 0;
 
-  constructor() {
+  /**
+   * `inputOwned`: each chunk written in is a buffer of its own that nobody
+   * writes again (a socket's reads), so records' data can be views of it.
+   */
+  constructor(private readonly inputOwned = false) {
     super({ readableObjectMode: true });
   }
 
@@ -338,7 +346,7 @@ export class FrameDecoder extends Transform {
         if (version !== STREAM_VERSION) {
           throw new H2Error('H2_VERSION', `version mismatch: the stream is v${version}, this h2fs reads v${STREAM_VERSION}`);
         }
-        this.push(decodeFrameBody(frame.readUInt16BE(12), frame.subarray(HEADER_LEN)));
+        this.push(decodeFrameBody(frame.readUInt16BE(12), frame.subarray(HEADER_LEN), this.inputOwned));
         this.offset += len;
       }
     } catch (e) {

@@ -132,6 +132,31 @@ describe('mirror/frame', () => {
       expect(await decodeChunks(cuts)).to.deep.equal(want);
     });
 
+    it('gives records views of its input only when told the input is its own, and copies a frame cut across chunks alone', async () => {
+      const recOf = (objId: number): Frame => ({ type: MREC.REC, data: Buffer.alloc(5000, objId),
+        msg: { v: 1, objId, recType: 0x10, key: 0n, createTid: 5n, payload: { v: 1, len: 5000 } } });
+      const [a, b, c] = [1, 2, 3].map((i) => encodeFrame(recOf(i))) as [Buffer, Buffer, Buffer];
+      // Chunk 1: all of a and half of b; chunk 2: the rest of b and all of c.
+      const whole = Buffer.concat([a, b, c]);
+      const chunk1 = Buffer.from(whole.subarray(0, a.length + 2500));
+      const chunk2 = Buffer.from(whole.subarray(a.length + 2500));
+      for (const owned of [true, false]) {
+        const d = new FrameDecoder(owned);
+        const frames: Array<Frame & { type: typeof MREC.REC }> = [];
+        d.on('data', (f: Frame & { type: typeof MREC.REC }) => frames.push(f));
+        d.write(chunk1);
+        d.write(chunk2);
+        d.end();
+        await new Promise((resolve) => d.once('end', resolve));
+        expect(frames.map((f) => f.data.equals(Buffer.alloc(5000, f.msg.objId)))).to.deep.equal([true, true, true]);
+        expect(frames[0]!.data.buffer === chunk1.buffer, `owned ${owned}`).to.equal(owned);
+        expect(frames[2]!.data.buffer === chunk2.buffer, `owned ${owned}`).to.equal(owned);
+        // b was copied out of both chunks, and only b.
+        expect([chunk1.buffer, chunk2.buffer]).to.not.include(frames[1]!.data.buffer);
+        if (owned) expect(frames[1]!.data.buffer.byteLength).to.equal(b.length);
+      }
+    });
+
     it('counts the bytes it takes in', async () => {
       const d = new FrameDecoder();
       d.resume();
