@@ -60,9 +60,8 @@ export interface MirrorEvent {
   recType: RecType;
   key: bigint;
   createTid: Tid;
-  /** create: the payload and (DATA) the bytes. */
+  /** create: the payload (a DATA block's bytes come from blockView). */
   payload?: Payload;
-  data?: Buffer;
 }
 
 /** A change to apply on a slave: a record created, or a delete_tid stamped. */
@@ -336,17 +335,17 @@ export class Store {
    * Pass the returned `cursor` back to continue; null when done. The PFS
    * header (obj_id 0) is never part of a stream.
    *
-   * With `txn` (from beginRead) the scan reads in that transaction and DATA
-   * events carry no bytes: the caller reads each with blockView in the same
-   * transaction as it sends it. A bulk copy is mostly these blocks, and
-   * this way none of them is copied into a buffer of its own.
+   * The scan reads in `txn` (from beginRead), and DATA events carry no
+   * bytes: the caller reads each with blockView in the same transaction as
+   * it sends it. A bulk copy is mostly these blocks, and this way none of
+   * them is copied into a buffer of its own.
    */
-  scanEvents(pfs: number, begTid: Tid, endTid: Tid, cursor: Buffer | null, limit: number, txn?: ReadTxn):
+  scanEvents(pfs: number, begTid: Tid, endTid: Tid, cursor: Buffer | null, limit: number, txn: ReadTxn):
     { events: MirrorEvent[]; cursor: Buffer | null } {
     const events: MirrorEvent[] = [];
     let last: Buffer | null = null;
     let seen = 0;
-    const inTxn = txn ? { transaction: txn } : undefined;
+    const inTxn = { transaction: txn };
     for (const { key } of this.env.tidindex.getRange({ ...tidIndexRange(begTid, endTid, cursor, limit), ...inTxn })) {
       seen++;
       last = Buffer.from(key);
@@ -361,7 +360,6 @@ export class Store {
         const leaf = this.env.records.get(recKey, inTxn);
         if (!leaf) throw H2Error.store(`tid index names a missing record (obj ${rk.objId} at ${tid})`);
         ev.payload = decodeLeaf(leaf).payload;
-        if (rk.recType === RECTYPE.DATA && !txn) ev.data = this.env.data.get(recKey) ?? Buffer.alloc(0);
       }
       events.push(ev);
     }
@@ -374,7 +372,7 @@ export class Store {
   }
 
   /**
-   * The bytes of a DATA event that scanEvents(..., txn) left out, read in
+   * The bytes of a DATA event that scanEvents left out, read in
    * `txn`. Not a copy: valid only until the next read of this store.
    */
   blockView(pfs: number, ev: MirrorEvent, txn: ReadTxn): Buffer {

@@ -235,10 +235,15 @@ export async function rejection(p: Promise<unknown>): Promise<H2Error> {
 export function eventsAfter(store: Store, pfs: number, after: Tid, upTo: Tid = 0xffffffffffffffffn): number {
   let n = 0;
   let cursor: Buffer | null = null;
-  do {
-    const r = store.scanEvents(pfs, after, upTo, cursor, 1000);
-    n += r.events.length;
-    cursor = r.cursor;
-  } while (cursor !== null);
+  const txn = store.beginRead();
+  try {
+    do {
+      const r = store.scanEvents(pfs, after, upTo, cursor, 1000, txn);
+      n += r.events.length;
+      cursor = r.cursor;
+    } while (cursor !== null);
+  } finally {
+    txn.done();
+  }
   return n;
 }

@@ -289,37 +289,51 @@ describe('store/store', () => {
     expect(s.estimateStreamBytes(1, tids[2]!, tids[5]!).bytes).to.be.lessThan(whole.bytes);
   });
 
-  it('scanEvents in a read transaction leaves the blocks out; blockView reads each in place, from that snapshot', () => {
+  it('scanEvents leaves the blocks out; blockView reads each in place, from the scan\'s snapshot', () => {
     const s = newStore();
     const tids: Tid[] = [];
+    const bytes = (t: number, i: number): Buffer => Buffer.alloc(70_000 + i, 16 * t + i);
     for (let t = 0; t < 3; t++) {
       for (let i = 0; i < 3; i++) {
         s.stage({ lk: { pfs: 1, objId: OBJ + i, recType: RECTYPE.DATA, key: BigInt(t) },
-          payload: { v: 1, len: 70_000 + i } satisfies DataPayload, data: Buffer.alloc(70_000 + i, 16 * t + i) });
+          payload: { v: 1, len: 70_000 + i } satisfies DataPayload, data: bytes(t, i) });
       }
       s.stage({ lk: { pfs: 1, objId: OBJ, recType: RECTYPE.XATTR, key: BigInt(t) }, payload: xp(`x${t}`) });
       tids.push(commitTid(s));
     }
-    const copied = s.scanEvents(1, 0n, tids[2]!, null, 1000).events;
+    const dataEvents = (): number => {
+      const txn = s.beginRead();
+      try {
+        return s.scanEvents(1, 0n, tids[2]!, null, 1000, txn).events.filter((ev) => ev.recType === RECTYPE.DATA).length;
+      } finally {
+        txn.done();
+      }
+    };
     const txn = s.beginRead();
     try {
-      const lazy = s.scanEvents(1, 0n, tids[2]!, null, 1000, txn).events;
-      expect(lazy.map(({ data: _d, ...ev }) => ev)).to.deep.equal(copied.map(({ data: _d, ...ev }) => ev));
-      expect(lazy.every((ev) => ev.data === undefined)).to.equal(true);
-      const blocks = copied.filter((ev) => ev.recType === RECTYPE.DATA);
+      const events = s.scanEvents(1, 0n, tids[2]!, null, 1000, txn).events;
+      // In TID order, every record of each TID once.
+      expect(events.map((ev) => ev.tid)).to.deep.equal(tids.flatMap((tid) => [tid, tid, tid, tid]));
+      const seen = (evs: typeof events): string[] => evs.map((ev) => `${ev.tid}/${ev.recType}/${ev.objId}/${ev.key}`).sort();
+      expect(seen(events)).to.deep.equal(tids.flatMap((tid, t) => [
+        ...[0, 1, 2].map((i) => `${tid}/${RECTYPE.DATA}/${OBJ + i}/${t}`), `${tid}/${RECTYPE.XATTR}/${OBJ}/${t}`,
+      ]).sort());
+      expect(events.every((ev) => !('data' in ev))).to.equal(true);
+      const blocks = events.filter((ev) => ev.recType === RECTYPE.DATA);
       expect(blocks).to.have.length(9);
       // Dropped after the transaction began: the snapshot still has them.
       s.rollbackPfs(1, tids[0]!);
       for (const ev of blocks) {
+        const want = bytes(tids.indexOf(ev.tid), ev.objId - OBJ);
         const view = s.blockView(1, ev, txn);
-        expect(view.length, `block of obj ${ev.objId} at ${ev.tid}`).to.equal(ev.data!.length);
-        expect(view.equals(ev.data!)).to.equal(true);
+        expect(view.length, `block of obj ${ev.objId} at ${ev.tid}`).to.equal(want.length);
+        expect(view.equals(want)).to.equal(true);
       }
     } finally {
       txn.done();
     }
     // A new scan sees the rollback.
-    expect(s.scanEvents(1, 0n, tids[2]!, null, 1000).events.filter((ev) => ev.recType === RECTYPE.DATA)).to.have.length(3);
+    expect(dataEvents()).to.equal(3);
   });
 
   it('dataBefore finds the version of a block created last before a TID, and none newer than its bound', () => {
