@@ -144,9 +144,10 @@ export class MountDaemon {
     }
     this.commitTimer = setInterval(() => this.commitQuietly(), this.opts.commitIntervalMs);
     // An outside `umount`/`fusermount3 -u` ends the FUSE loop without telling
-    // JS: notice it and shut down with a final commit.
+    // JS: notice it and shut down with a final commit. Exit explicitly: the
+    // addon's async handle stays referenced when libfuse did not unmount.
     this.watchTimer = setInterval(() => {
-      if (!mountAt(mountpoint)) void this.stop(false);
+      if (!mountAt(mountpoint)) void this.stop(false).then(() => process.exit(0), () => process.exit(1));
     }, 1000);
     // A library promise rejected with nobody listening (lmdb-js after a failed
     // commit) must not take the mount down with it.

@@ -7,10 +7,11 @@
 import { expect } from 'chai';
 import fs from 'node:fs';
 import path from 'node:path';
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import {
-  cleanupMounts, h2fsOk, isMounted, killDaemon, mount, newStore, requireFuse, sleep, tarMd5, useMountedStore,
+  cleanupMounts, daemonPidOf, h2fsOk, isMounted, killDaemon, mount, newStore, requireFuse, sleep, tarMd5, umount,
+  useMountedStore,
   type Mounted,
 } from '../helpers/h2fs.js';
 import { removeTmpDirs } from '../helpers/tmp.js';
@@ -119,4 +120,41 @@ describe('crash safety: fsync is durable', function () {
     expect(fs.readdirSync(dir)).to.deep.equal(['kept']);
     expect(fs.readFileSync(path.join(dir, 'kept')).equals(payload)).to.equal(true);
   });
+});
+
+describe('an outside unmount', function () {
+  this.timeout(60_000);
+  const m: Mounted = { store: '', mnt: '' };
+  before(async function () {
+    requireFuse(this);
+    Object.assign(m, await newStore());
+  });
+  after(() => {
+    cleanupMounts();
+    removeTmpDirs();
+  });
+
+  for (const cmd of [['fusermount3', '-u'], ['umount']]) {
+    it(`${cmd.join(' ')}: the daemon commits what was written and exits`, async () => {
+      // No commit timer: only the daemon's final commit can keep the file.
+      await mount(m, ['-o', 'commit=3600']);
+      const pid = daemonPidOf(m.store);
+      expect(pid, 'daemon pid').to.be.a('number');
+      const name = `after-${cmd[0]}`;
+      fs.writeFileSync(path.join(m.mnt, name), `written before ${cmd[0]}\n`);
+      execFileSync(cmd[0]!, [...cmd.slice(1), m.mnt]);
+      let alive = true;
+      for (let i = 0; i < 100 && alive; i++) {
+        await sleep(100);
+        try { process.kill(pid!, 0); } catch { alive = false; }
+      }
+      // Its pid file is gone by now, so cleanupMounts() would not find it.
+      if (alive) process.kill(pid!, 'SIGKILL');
+      expect(alive, `daemon ${pid} still running 10 s after ${cmd.join(' ')}`).to.equal(false);
+      expect(daemonPidOf(m.store), 'pid file left behind').to.equal(undefined);
+      await mount(m, ['-o', 'commit=3600']);
+      expect(fs.readFileSync(path.join(m.mnt, name), 'utf8')).to.equal(`written before ${cmd[0]}\n`);
+      await umount(m);
+    });
+  }
 });
