@@ -5,6 +5,7 @@
 import type FuseClass from 'fuse-native';
 import type { Attr, StatFs, Vfs } from '../vfs/index.js';
 import { loadFuseNative } from './binding.js';
+import { directHandlers } from './dispatch.js';
 import { toErrno } from './errno.js';
 
 export interface FuseMountOptions {
@@ -101,18 +102,24 @@ export function buildOps(vfs: Vfs): Record<string, (...args: never[]) => void> {
     listxattr: (p: string, cb: Done) => guard(cb, () => vfs.listxattr(p)),
     removexattr: (p: string, name: string, cb: Done) => guard(cb, () => vfs.removexattr(p, name)),
   };
-  const counted = process.env.H2FS_OPSTATS ? withOpStats(ops as unknown as Record<string, OpFn>) : ops;
-  return counted as unknown as Record<string, (...args: never[]) => void>;
+  if (!process.env.H2FS_OPSTATS) return ops as unknown as Record<string, (...args: never[]) => void>;
+  const stats = opStats();
+  const out: Record<string, OpFn> = {};
+  for (const [name, fn] of Object.entries(ops as unknown as Record<string, OpFn>)) out[name] = stats(name, fn);
+  return out as unknown as Record<string, (...args: never[]) => void>;
 }
 
 type OpFn = (...args: unknown[]) => void;
+
+let opStatsWrap: ((name: string, fn: OpFn) => OpFn) | undefined;
 
 /**
  * H2FS_OPSTATS=1: counts each op and the time its JS handler takes, written
  * to the log on SIGUSR2 and at exit. For benchmarks: the gap between a
  * benchmark's wall time and the JS time is the kernel/libfuse/thread-hop cost.
  */
-function withOpStats(ops: Record<string, OpFn>): Record<string, OpFn> {
+function opStats(): (name: string, fn: OpFn) => OpFn {
+  if (opStatsWrap) return opStatsWrap;
   const stats = new Map<string, { n: number; ns: bigint }>();
   const report = (): void => {
     const rows = [...stats].sort((a, b) => b[1].n - a[1].n)
@@ -121,42 +128,28 @@ function withOpStats(ops: Record<string, OpFn>): Record<string, OpFn> {
   };
   process.on('SIGUSR2', () => { report(); stats.clear(); });
   process.on('exit', report);
-  const out: Record<string, OpFn> = {};
-  for (const [name, fn] of Object.entries(ops)) {
-    out[name] = (...args: unknown[]): void => {
-      const t0 = process.hrtime.bigint();
-      fn(...args);
-      const st = stats.get(name) ?? { n: 0, ns: 0n };
-      st.n++;
-      st.ns += process.hrtime.bigint() - t0;
-      stats.set(name, st);
-    };
-  }
-  return out;
+  opStatsWrap = (name: string, fn: OpFn): OpFn => (...args: unknown[]): void => {
+    const t0 = process.hrtime.bigint();
+    fn(...args);
+    const st = stats.get(name) ?? { n: 0, ns: 0n };
+    st.n++;
+    st.ns += process.hrtime.bigint() - t0;
+    stats.set(name, st);
+  };
+  return opStatsWrap;
 }
 
 /**
- * getxattr needs the caller's buffer size to answer ERANGE, which fuse-native's
- * public op does not pass, so it is handled at the signal level.
+ * Puts the direct handlers (dispatch.ts) in fuse-native's handler array
+ * before mount() hands it to the addon.
  */
-function installGetxattr(fuse: H2Fuse, vfs: Vfs): void {
-  const target = fuse as unknown as Record<string, unknown>;
-  target._op_getxattr = (signal: (code: number, buf: ArrayBuffer) => void, p: string, name: string,
-    valueBuf: Buffer): void => {
-    let value: Buffer;
-    try {
-      value = vfs.getxattr(p, name);
-    } catch (e) {
-      signal(toErrno(e), valueBuf.buffer as ArrayBuffer);
-      return;
-    }
-    if (valueBuf.length === 0) return signal(value.length, valueBuf.buffer as ArrayBuffer);
-    if (value.length > valueBuf.length) return signal(-34 /* ERANGE */, valueBuf.buffer as ArrayBuffer);
-    value.copy(valueBuf);
-    signal(value.length, valueBuf.buffer as ArrayBuffer);
-  };
-  // Registering the op makes fuse-native tell libfuse that getxattr exists.
-  (fuse.ops as Record<string, unknown>).getxattr = () => undefined;
+function installDirectHandlers(fuse: H2Fuse, vfs: Vfs): void {
+  const handlers = (fuse as unknown as { _handlers: unknown[] })._handlers;
+  const direct = directHandlers(vfs);
+  const stats = process.env.H2FS_OPSTATS ? opStats() : undefined;
+  for (const [name, { op, fn }] of direct) {
+    handlers[op] = stats ? stats(name, fn as unknown as OpFn) : fn;
+  }
 }
 
 export interface FuseHandle {
@@ -166,6 +159,7 @@ export interface FuseHandle {
 /** Mounts `vfs` at `mountpoint`; resolves once the kernel has sent INIT. */
 export function mountFuse(vfs: Vfs, mountpoint: string, opts: FuseMountOptions): Promise<FuseHandle> {
   const ops = buildOps(vfs);
+  // Registering the op makes fuse-native tell libfuse that getxattr exists; dispatch.ts answers it.
   (ops as Record<string, unknown>).getxattr = () => undefined;
   const Cls = fuseClass();
   const fuse = new Cls(mountpoint, ops, {
@@ -179,7 +173,7 @@ export function mountFuse(vfs: Vfs, mountpoint: string, opts: FuseMountOptions):
   const extra = ['use_ino', 'big_writes', 'max_write=131072', 'max_read=131072'];
   if (opts.readOnly) extra.push('ro');
   fuse.extraOptions = extra;
-  installGetxattr(fuse, vfs);
+  installDirectHandlers(fuse, vfs);
   return new Promise((resolve, reject) => {
     fuse.mount((err) => (err ? reject(err) : resolve({ mountpoint })));
   });
