@@ -6,6 +6,7 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
+import os from 'node:os';
 import { execFile } from 'node:child_process';
 import type { Socket } from 'node:net';
 import { promisify } from 'node:util';
@@ -28,12 +29,18 @@ export interface MountOptions {
   allowOther: boolean;
   commitIntervalMs: number;
   maxDirtyBytes: number;
+  /** How long the FUSE loop keeps reading an empty device before it sleeps (see dispatch in vendor/fuse-native). */
+  spinUs: number;
   debug: boolean;
 }
 
+/** Spinning only pays when the caller can run on another CPU meanwhile. */
+export const DEFAULT_SPIN_US = os.availableParallelism() > 1 ? 50 : 0;
+
 export function parseMountOptions(text: string | undefined): MountOptions {
   const o: MountOptions = {
-    readOnly: false, allowOther: false, commitIntervalMs: 1000, maxDirtyBytes: DEFAULT_DIRTY_MAX, debug: false,
+    readOnly: false, allowOther: false, commitIntervalMs: 1000, maxDirtyBytes: DEFAULT_DIRTY_MAX,
+    spinUs: DEFAULT_SPIN_US, debug: false,
   };
   for (const raw of (text ?? '').split(',').filter(Boolean)) {
     const [k, v] = raw.split('=', 2) as [string, string | undefined];
@@ -54,9 +61,17 @@ export function parseMountOptions(text: string | undefined): MountOptions {
         o.maxDirtyBytes = Math.round(mb * 1024 * 1024);
         break;
       }
+      case 'spin': {
+        const us = Number(v);
+        if (!v || !Number.isInteger(us) || us < 0 || us > 10_000) {
+          throw H2Error.usage(`mount option spin=${v ?? ''}: expected microseconds, 0 to 10000`);
+        }
+        o.spinUs = us;
+        break;
+      }
       default:
         throw H2Error.usage(`unknown mount option '${raw}'`, 'H2_USAGE',
-          'options: ro, rw, allow_other, commit=SECONDS, dirty_max=MIB, debug');
+          'options: ro, rw, allow_other, commit=SECONDS, dirty_max=MIB, spin=US, debug');
     }
   }
   return o;
@@ -130,6 +145,7 @@ export class MountDaemon {
       await mountFuse(vfs, mountpoint, {
         fsname: storeDir.replace(/\\/g, '\\\\').replace(/,/g, '\\,'),
         allowOther: this.opts.allowOther, readOnly: this.opts.readOnly, debug: this.opts.debug,
+        spinUs: this.opts.spinUs,
       });
     } catch (e) {
       await control.close();

@@ -13,6 +13,8 @@ export interface FuseMountOptions {
   allowOther?: boolean;
   readOnly?: boolean;
   debug?: boolean;
+  /** Microseconds the addon keeps reading an empty device before it sleeps (0: never). */
+  spinUs?: number;
 }
 
 type Done = (code: number, ...rest: unknown[]) => void;
@@ -174,6 +176,8 @@ export function mountFuse(vfs: Vfs, mountpoint: string, opts: FuseMountOptions):
   if (opts.readOnly) extra.push('ro');
   fuse.extraOptions = extra;
   installDirectHandlers(fuse, vfs);
+  // The addon reads this when it starts polling the device.
+  if (opts.spinUs !== undefined) process.env.FUSE_NATIVE_SPIN_US = String(opts.spinUs);
   return new Promise((resolve, reject) => {
     fuse.mount((err) => (err ? reject(err) : resolve({ mountpoint })));
   });

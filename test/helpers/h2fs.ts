@@ -118,12 +118,12 @@ export async function umount(m: Mounted): Promise<void> {
  * (skip without FUSE, newfs, mount) and after (unmount, remove temp dirs)
  * hooks. The returned object is filled in by the before hook.
  */
-export function useMountedStore(): Mounted {
+export function useMountedStore(mountOpts: string[] = []): Mounted {
   const m: Mounted = { store: '', mnt: '' };
   before(async function () {
     requireFuse(this);
     Object.assign(m, await newStore());
-    await mount(m);
+    await mount(m, mountOpts);
   });
   after(() => {
     cleanupMounts();

@@ -185,7 +185,7 @@ describe('cli/main run()', () => {
   it('mount with a bad -o option: exit 2 before anything is started', async () => {
     const dir = await newStore();
     const mp = tmpDir();
-    for (const o of ['bogus', 'commit=0', 'commit=abc', 'dirty_max=0', 'ro,nope']) {
+    for (const o of ['bogus', 'commit=0', 'commit=abc', 'dirty_max=0', 'ro,nope', 'spin=-1', 'spin=1.5', 'spin=20000', 'spin=']) {
       const r = await h2fs('mount', dir, mp, '-o', o);
       expect(r.code, `-o ${o}`).to.equal(2);
       expectOneLineError(r.err);
