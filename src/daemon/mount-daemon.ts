@@ -189,7 +189,8 @@ export class MountDaemon {
 
   private commitQuietly(): void {
     try {
-      this.store?.commit();
+      // A quiet interval: the pool of block buffers is only worth its memory under writes.
+      if (this.store?.commit() === null) this.vfs?.releaseBlockPool();
     } catch (e) {
       log.error(`h2fs: commit failed: ${(e as Error).message}`);
     }

@@ -12,6 +12,8 @@ export interface StagedRecord {
   payload: Payload | null;
   /** DATA records: the block; only the first `len` bytes are content. */
   data?: Buffer;
+  /** `data` came from a BlockPool: the commit gives it back. */
+  pooled?: boolean;
 }
 
 function objKey(pfs: number, objId: number): string {

@@ -95,6 +95,8 @@ export class Store {
   private metaCache: StoreMeta;
   private readonly nextObj = new Map<number, number>();
   readonly group = new FlushGroup();
+  /** Takes back pooled block buffers (StagedRecord.pooled) once they are committed. */
+  recycleBlock?: (b: Buffer) => void;
   readonly readOnly: boolean;
   private closed = false;
   private readonly commitListeners = new Set<(tid: Tid) => void>();
@@ -585,6 +587,8 @@ export class Store {
     }
     this.metaCache = { ...this.metaCache, lastTid: tid };
     if (this.headCache) for (const rec of this.group.all()) this.headCache.invalidate(rec.lk);
+    // LMDB has its own copy now; nothing else holds a staged block past the commit.
+    if (this.recycleBlock) for (const rec of this.group.all()) if (rec.pooled && rec.data) this.recycleBlock(rec.data);
     this.group.clear();
     this.liveGen++;
     for (const fn of this.commitListeners) fn(tid);

@@ -130,11 +130,17 @@ export class Vfs {
   private readonly gid: number;
   private freeBytes = Number.POSITIVE_INFINITY;
   private freeCheckedAt = 0;
+  /** Committed full-size block buffers, for the next writes (see blockBuffer). */
+  private freeBlocks: Buffer[] = [];
 
   constructor(store: Store, opts: VfsOptions = {}) {
     this.store = store;
     this.readOnly = opts.readOnly ?? false;
     this.maxDirtyBytes = opts.maxDirtyBytes ?? DEFAULT_DIRTY_MAX;
+    const poolMax = Math.ceil(this.maxDirtyBytes / BLOCK_SIZE) + 2;
+    store.recycleBlock = (b: Buffer): void => {
+      if (this.freeBlocks.length < poolMax) this.freeBlocks.push(b);
+    };
     this.uid = opts.uid ?? (process.getuid?.() ?? 0);
     this.gid = opts.gid ?? (process.getgid?.() ?? 0);
   }
@@ -647,24 +653,45 @@ export class Vfs {
     const need = at + bytes.length;
     let data: Buffer;
     let len: number;
+    let pooled = false;
     if (staged && staged.payload !== null && staged.data) {
       data = staged.data;
       len = (staged.payload as { len: number }).len;
+      pooled = staged.pooled === true;
     } else {
       const cur = staged ? undefined : this.store.live().getData(lk);
       len = cur ? cur.length : 0;
-      data = Buffer.alloc(capacityFor(Math.max(need, len)));
+      data = this.blockBuffer(Math.max(need, len));
+      pooled = data.length === BLOCK_SIZE;
       if (cur) cur.copy(data, 0, 0, len);
     }
     if (need > data.length) {
-      const bigger = Buffer.alloc(capacityFor(need));
+      const bigger = this.blockBuffer(need);
       data.copy(bigger, 0, 0, len);
       data = bigger;
+      pooled = data.length === BLOCK_SIZE;
     }
     if (at > len) data.fill(0, len, at);
     bytes.copy(data, at);
     len = Math.max(len, need);
-    this.store.stage({ lk, payload: { v: 1, len }, data });
+    this.store.stage({ lk, payload: { v: 1, len }, data, ...(pooled ? { pooled } : {}) });
+  }
+
+  /** Lets the pooled block buffers go (the daemon calls it when a commit interval passed with no change). */
+  releaseBlockPool(): void {
+    this.freeBlocks = [];
+  }
+
+  /**
+   * A buffer for a block of `n` bytes: full-size ones come from the pool of
+   * committed blocks (one fresh 64 KiB allocation per block made V8 run a
+   * full collection every few MiB written, marking every cache it holds).
+   * Bytes past the block's `len` are never read, so they need no zeroing.
+   */
+  private blockBuffer(n: number): Buffer {
+    const cap = capacityFor(n);
+    if (cap !== BLOCK_SIZE) return Buffer.alloc(cap);
+    return this.freeBlocks.pop() ?? Buffer.allocUnsafeSlow(BLOCK_SIZE);
   }
 
   /**

@@ -177,6 +177,38 @@ describe('vfs/vfs', () => {
       vfs.release(fh);
     });
 
+    it('reuses committed block buffers without their old bytes showing (holes, tails, history)', async () => {
+      const vfs = newVfs();
+      // Fill a few full blocks with 0xaa and commit them: their buffers go back to the pool.
+      writeFile(vfs, '/old', Buffer.alloc(4 * BLOCK_SIZE, 0xaa));
+      const t1 = await vfs.sync();
+      const fh = vfs.create('/new', 0o644);
+      // Lands in a reused buffer: the 100 bytes before it and the block's tail must read as zeros/absent.
+      vfs.write(fh, Buffer.alloc(50_000, 0x11), 50_000, 100);
+      // A second block that starts mid-block and then grows past a gap.
+      vfs.write(fh, Buffer.from('x'), 1, BLOCK_SIZE + 40_000);
+      vfs.write(fh, Buffer.from('y'), 1, BLOCK_SIZE + 60_000);
+      vfs.release(fh);
+      const expected = Buffer.alloc(BLOCK_SIZE + 60_001);
+      expected.fill(0x11, 100, 50_100);
+      expected[BLOCK_SIZE + 40_000] = 0x78;
+      expected[BLOCK_SIZE + 60_000] = 0x79;
+      for (const phase of ['staged', 'committed']) {
+        expect(readFile(vfs, '/new').equals(expected), phase).to.equal(true);
+        await vfs.sync();
+      }
+      const ino = vfs.getattr('/new').ino;
+      expect(dataVersions(vfs.store, ino).map((v) => v.len)).to.deep.equal([50_100, 60_001]);
+      // The old file's committed history is untouched by the reuse of its buffers.
+      expect(readFile(vfs, `/old@@${formatTid(t1)}`).equals(Buffer.alloc(4 * BLOCK_SIZE, 0xaa))).to.equal(true);
+      writeFile(vfs, '/old', Buffer.alloc(BLOCK_SIZE, 0xbb), BLOCK_SIZE);
+      await vfs.sync();
+      const now = readFile(vfs, '/old');
+      expect(now.subarray(0, BLOCK_SIZE).equals(Buffer.alloc(BLOCK_SIZE, 0xaa))).to.equal(true);
+      expect(now.subarray(BLOCK_SIZE, 2 * BLOCK_SIZE).equals(Buffer.alloc(BLOCK_SIZE, 0xbb))).to.equal(true);
+      expect(readFile(vfs, `/old@@${formatTid(t1)}`).equals(Buffer.alloc(4 * BLOCK_SIZE, 0xaa))).to.equal(true);
+    });
+
     it('many 4 KiB writes to one block stage one DATA record version per commit', async () => {
       const vfs = newVfs();
       const fh = vfs.create('/f', 0o644);
