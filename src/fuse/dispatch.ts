@@ -10,6 +10,7 @@
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import type { Attr, Vfs } from '../vfs/index.js';
+import { loadFuseNative } from './binding.js';
 import { toErrno } from './errno.js';
 
 /** The locals buffer the addon passes first and takes back in its signal. */
@@ -23,8 +24,14 @@ interface Binding {
 
 const require = createRequire(import.meta.url);
 
-/** The addon fuse-native loaded (node-gyp-build caches it by path, so this is the same instance). */
+/**
+ * The addon fuse-native loaded (node-gyp-build caches it by path, so this is
+ * the same instance). loadFuseNative() first: it points node-gyp-build at the
+ * patched addon, else this would load upstream's, whose signals answer nothing
+ * the patched one waits for.
+ */
 function fuseBinding(): Binding {
+  loadFuseNative();
   const dir = path.dirname(require.resolve('fuse-native/package.json'));
   const load = createRequire(path.join(dir, 'index.js'))('node-gyp-build') as (d: string) => Binding;
   return load(dir);
@@ -88,77 +95,56 @@ export function directHandlers(vfs: Vfs): Map<string, { op: number; fn: Handler 
     }) as Handler);
   };
 
-  const sGetattr = sig('getattr');
-  add('getattr', ((l: Locals, _op: number, p: string) => {
-    let a: Attr;
-    try {
-      a = vfs.getattr(p);
-    } catch (e) {
-      sGetattr(l, toErrno(e), stat);
-      return;
-    }
-    sGetattr(l, 0, fillStat(a));
-  }) as Handler);
-
+  /** Ops answered with attributes (the stat array is filled even for an error: the addon reads it either way). */
+  const statOp = (name: string, run: (p: string, fh: number) => Attr): void => {
+    const s = sig(name);
+    add(name, ((l: Locals, _op: number, p: string, fh: number) => {
+      let a: Attr;
+      try {
+        a = run(p, fh);
+      } catch (e) {
+        s(l, toErrno(e), stat);
+        return;
+      }
+      s(l, 0, fillStat(a));
+    }) as Handler);
+  };
+  statOp('getattr', (p) => vfs.getattr(p));
   // fuse-native resolves fgetattr by path; the handle is what the caller holds.
-  const sFgetattr = sig('fgetattr');
-  add('fgetattr', ((l: Locals, _op: number, p: string, fh: number) => {
-    let a: Attr;
-    try {
-      a = fh !== 0 ? vfs.fgetattr(fh) : vfs.getattr(p);
-    } catch (e) {
-      sFgetattr(l, toErrno(e), stat);
-      return;
-    }
-    sFgetattr(l, 0, fillStat(a));
-  }) as Handler);
+  statOp('fgetattr', (p, fh) => (fh !== 0 ? vfs.fgetattr(fh) : vfs.getattr(p)));
 
-  const sOpen = sig('open');
-  add('open', ((l: Locals, _op: number, p: string, flags: number) => {
-    let fh: number;
-    try {
-      fh = vfs.open(p, flags);
-    } catch (e) {
-      sOpen(l, toErrno(e), 0);
-      return;
-    }
-    sOpen(l, 0, fh);
-  }) as Handler);
+  /** Ops answered with a new file handle (0 with an error). */
+  const handleOp = (name: string, run: (p: string, arg: number) => number): void => {
+    const s = sig(name);
+    add(name, ((l: Locals, _op: number, p: string, arg: number) => {
+      let fh: number;
+      try {
+        fh = run(p, arg);
+      } catch (e) {
+        s(l, toErrno(e), 0);
+        return;
+      }
+      s(l, 0, fh);
+    }) as Handler);
+  };
+  handleOp('open', (p, flags) => vfs.open(p, flags));
+  handleOp('create', (p, mode) => vfs.create(p, mode));
 
-  const sCreate = sig('create');
-  add('create', ((l: Locals, _op: number, p: string, mode: number) => {
-    let fh: number;
-    try {
-      fh = vfs.create(p, mode);
-    } catch (e) {
-      sCreate(l, toErrno(e), 0);
-      return;
-    }
-    sCreate(l, 0, fh);
-  }) as Handler);
-
-  // read/write: the addon detaches the request buffer's ArrayBuffer when answered.
-  const sRead = sig('read');
-  add('read', ((l: Locals, _op: number, _p: string, fh: number, buf: Buffer, len: number, lo: number, hi: number) => {
-    let n: number;
-    try {
-      n = vfs.read(fh, buf, len, u64(lo, hi));
-    } catch (e) {
-      n = toErrno(e);
-    }
-    sRead(l, n, 0, buf.buffer);
-  }) as Handler);
-
-  const sWrite = sig('write');
-  add('write', ((l: Locals, _op: number, _p: string, fh: number, buf: Buffer, len: number, lo: number, hi: number) => {
-    let n: number;
-    try {
-      n = vfs.write(fh, buf, len, u64(lo, hi));
-    } catch (e) {
-      n = toErrno(e);
-    }
-    sWrite(l, n, 0, buf.buffer);
-  }) as Handler);
+  /** read/write: answered with a byte count; the addon detaches the request buffer's ArrayBuffer. */
+  const ioOp = (name: string, run: (fh: number, buf: Buffer, len: number, pos: number) => number): void => {
+    const s = sig(name);
+    add(name, ((l: Locals, _op: number, _p: string, fh: number, buf: Buffer, len: number, lo: number, hi: number) => {
+      let n: number;
+      try {
+        n = run(fh, buf, len, u64(lo, hi));
+      } catch (e) {
+        n = toErrno(e);
+      }
+      s(l, n, 0, buf.buffer);
+    }) as Handler);
+  };
+  ioOp('read', (fh, buf, len, pos) => vfs.read(fh, buf, len, pos));
+  ioOp('write', (fh, buf, len, pos) => vfs.write(fh, buf, len, pos));
 
   // getxattr needs the caller's buffer size to answer ERANGE (size 0: "how big?").
   const sGetxattr = sig('getxattr');

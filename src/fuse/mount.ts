@@ -3,9 +3,9 @@
  * error through toErrno(). The only importer of 'fuse-native'.
  */
 import type FuseClass from 'fuse-native';
-import type { Attr, StatFs, Vfs } from '../vfs/index.js';
+import type { StatFs, Vfs } from '../vfs/index.js';
 import { loadFuseNative } from './binding.js';
-import { directHandlers } from './dispatch.js';
+import { directHandlers, type Handler } from './dispatch.js';
 import { toErrno } from './errno.js';
 
 export interface FuseMountOptions {
@@ -40,10 +40,6 @@ function fuseClass(): new (...args: ConstructorParameters<typeof FuseClass>) => 
   };
 }
 
-function attrToStat(a: Attr): Record<string, number> {
-  return { ...a };
-}
-
 function guard(done: Done, fn: () => unknown): void {
   let r: unknown;
   try {
@@ -55,43 +51,19 @@ function guard(done: Done, fn: () => unknown): void {
   done(0, r);
 }
 
-export function buildOps(vfs: Vfs): Record<string, (...args: never[]) => void> {
+/**
+ * The ops answered through fuse-native's own handlers: the ones a workload
+ * rarely sends many of. The hot ones are in dispatch.ts. There is no flush:
+ * nothing happens at close(), and once libfuse has answered ENOSYS the
+ * kernel stops sending FLUSH (one round trip less per close).
+ */
+function buildOps(vfs: Vfs): Record<string, (...args: never[]) => void> {
   const ops = {
-    getattr: (p: string, cb: Done) => guard(cb, () => attrToStat(vfs.getattr(p))),
-    fgetattr: (_p: string, fd: number, cb: Done) => guard(cb, () => attrToStat(vfs.fgetattr(fd))),
     readdir: (p: string, cb: Done) => guard(cb, () => vfs.readdir(p)),
     readlink: (p: string, cb: Done) => guard(cb, () => vfs.readlink(p)),
-    mkdir: (p: string, mode: number, cb: Done) => guard(cb, () => { vfs.mkdir(p, mode); }),
-    rmdir: (p: string, cb: Done) => guard(cb, () => vfs.rmdir(p)),
     mknod: (p: string, mode: number, dev: number, cb: Done) => guard(cb, () => { vfs.mknod(p, mode, dev); }),
-    create: (p: string, mode: number, cb: Done) => guard(cb, () => vfs.create(p, mode)),
-    open: (p: string, flags: number, cb: Done) => guard(cb, () => vfs.open(p, flags)),
-    // No flush op: there is nothing to do at close(), and libfuse answers
-    // ENOSYS, after which the kernel stops sending FLUSH (one hop less per close).
-    release: (_p: string, fd: number, cb: Done) => guard(cb, () => vfs.release(fd)),
-    read: (_p: string, fd: number, buf: Buffer, len: number, pos: number, cb: Done) => {
-      try {
-        cb(vfs.read(fd, buf, len, pos));
-      } catch (e) {
-        cb(toErrno(e));
-      }
-    },
-    write: (_p: string, fd: number, buf: Buffer, len: number, pos: number, cb: Done) => {
-      try {
-        cb(vfs.write(fd, buf, len, pos));
-      } catch (e) {
-        cb(toErrno(e));
-      }
-    },
-    truncate: (p: string, size: number, cb: Done) => guard(cb, () => vfs.truncate(p, size)),
-    ftruncate: (_p: string, fd: number, size: number, cb: Done) => guard(cb, () => vfs.ftruncate(fd, size)),
-    unlink: (p: string, cb: Done) => guard(cb, () => vfs.unlink(p)),
-    rename: (src: string, dst: string, cb: Done) => guard(cb, () => vfs.rename(src, dst)),
     link: (src: string, dst: string, cb: Done) => guard(cb, () => { vfs.link(src, dst); }),
     symlink: (target: string, p: string, cb: Done) => guard(cb, () => { vfs.symlink(target, p); }),
-    chmod: (p: string, mode: number, cb: Done) => guard(cb, () => vfs.chmod(p, mode)),
-    chown: (p: string, uid: number, gid: number, cb: Done) => guard(cb, () => vfs.chown(p, uid, gid)),
-    utimens: (p: string, atime: number, mtime: number, cb: Done) => guard(cb, () => vfs.utimens(p, atime, mtime)),
     statfs: (_p: string, cb: Done) => guard(cb, (): StatFs => vfs.statfs()),
     fsync: (_p: string, _datasync: number, _fd: number, cb: Done) => {
       vfs.sync().then(() => cb(0), (e: unknown) => cb(toErrno(e)));
@@ -145,9 +117,8 @@ function opStats(): (name: string, fn: OpFn) => OpFn {
  * Puts the direct handlers (dispatch.ts) in fuse-native's handler array
  * before mount() hands it to the addon.
  */
-function installDirectHandlers(fuse: H2Fuse, vfs: Vfs): void {
+function installDirectHandlers(fuse: H2Fuse, direct: Map<string, { op: number; fn: Handler }>): void {
   const handlers = (fuse as unknown as { _handlers: unknown[] })._handlers;
-  const direct = directHandlers(vfs);
   const stats = process.env.H2FS_OPSTATS ? opStats() : undefined;
   for (const [name, { op, fn }] of direct) {
     handlers[op] = stats ? stats(name, fn as unknown as OpFn) : fn;
@@ -161,8 +132,9 @@ export interface FuseHandle {
 /** Mounts `vfs` at `mountpoint`; resolves once the kernel has sent INIT. */
 export function mountFuse(vfs: Vfs, mountpoint: string, opts: FuseMountOptions): Promise<FuseHandle> {
   const ops = buildOps(vfs);
-  // Registering the op makes fuse-native tell libfuse that getxattr exists; dispatch.ts answers it.
-  (ops as Record<string, unknown>).getxattr = () => undefined;
+  const direct = directHandlers(vfs);
+  // fuse-native tells libfuse which ops exist from the keys of `ops`; dispatch.ts answers these.
+  for (const name of direct.keys()) (ops as Record<string, unknown>)[name] = () => undefined;
   const Cls = fuseClass();
   const fuse = new Cls(mountpoint, ops, {
     fsname: opts.fsname,
@@ -175,7 +147,7 @@ export function mountFuse(vfs: Vfs, mountpoint: string, opts: FuseMountOptions):
   const extra = ['use_ino', 'big_writes', 'max_write=131072', 'max_read=131072'];
   if (opts.readOnly) extra.push('ro');
   fuse.extraOptions = extra;
-  installDirectHandlers(fuse, vfs);
+  installDirectHandlers(fuse, direct);
   // The addon reads this when it starts polling the device.
   if (opts.spinUs !== undefined) process.env.FUSE_NATIVE_SPIN_US = String(opts.spinUs);
   return new Promise((resolve, reject) => {
