@@ -78,12 +78,12 @@ export class FlushGroup {
     return this.byObj.get(objKey(lk.pfs, lk.objId))?.get(subKey(lk.recType, lk.key));
   }
 
-  /** Staged records of one object and rec_type, in no particular order. */
-  ofObject(pfs: number, objId: number, recType: RecType): StagedRecord[] {
+  /** Staged records of one object (of one rec_type if given), in no particular order. */
+  ofObject(pfs: number, objId: number, recType?: RecType): StagedRecord[] {
     const m = this.byObj.get(objKey(pfs, objId));
     if (!m) return [];
     const out: StagedRecord[] = [];
-    for (const r of m.values()) if (r.lk.recType === recType) out.push(r);
+    for (const r of m.values()) if (recType === undefined || r.lk.recType === recType) out.push(r);
     return out;
   }
 

@@ -17,6 +17,13 @@ function typeKey(pfs: number, objId: number, recType: RecType): string {
   return `${pfs}:${objId}:${recType}`;
 }
 
+const WHOLE_RANGE = (1n << 64n) - 1n;
+
+/** Hex, and a constant for a whole rec_type: decimal BigInt strings showed in profiles of every lookup. */
+function rangeKey(from: bigint, to: bigint): string {
+  return from === 0n && to === WHOLE_RANGE ? '*' : `${from.toString(16)}:${to.toString(16)}`;
+}
+
 export class HeadCache {
   private readonly gets = new Map<string, Payload | null>();
   private readonly scans = new Map<string, Map<string, ScanResult>>();
@@ -39,7 +46,7 @@ export class HeadCache {
   }
 
   scan(pfs: number, objId: number, recType: RecType, from: bigint, to: bigint): ScanResult | undefined {
-    return this.scans.get(typeKey(pfs, objId, recType))?.get(`${from}:${to}`);
+    return this.scans.get(typeKey(pfs, objId, recType))?.get(rangeKey(from, to));
   }
 
   /** Keeps a copy of `r` (the caller's array stays the caller's). */
@@ -52,7 +59,7 @@ export class HeadCache {
       m = new Map();
       this.scans.set(tk, m);
     }
-    const rk = `${from}:${to}`;
+    const rk = rangeKey(from, to);
     if (!m.has(rk)) this.grow();
     m.set(rk, r);
   }

@@ -50,6 +50,11 @@ export interface RecordView {
   /** Visible records of one object and rec_type with from <= key <= to, by key. */
   scan<P extends Payload>(pfs: number, objId: number, recType: RecType, from?: bigint, to?: bigint):
     Array<{ key: bigint; payload: P }>;
+  /**
+   * Keys of every visible record an object owns besides its inode (dirents,
+   * data, symlink target, xattrs): what destroying it deletes. One range read.
+   */
+  ownedKeys(pfs: number, objId: number): LogicalKey[];
 }
 
 /** One change of a PFS as the TID index records it. */
@@ -741,6 +746,39 @@ class CommittedView implements RecordView {
     flush();
     return out;
   }
+
+  ownedKeys(pfs: number, objId: number): LogicalKey[] {
+    return committedOwnedKeys(this.env, this.asOf, pfs, objId);
+  }
+}
+
+/** Rec types an object owns besides its inode, adjacent in key order (see keys.ts). */
+const OWNED_FIRST = RECTYPE.DIRENTRY;
+const OWNED_LAST = RECTYPE.XATTR;
+
+function committedOwnedKeys(env: LmdbEnv, asOf: Tid, pfs: number, objId: number): LogicalKey[] {
+  const start = objPrefix(pfs, objId, OWNED_FIRST);
+  const end = Buffer.concat([objPrefix(pfs, objId, OWNED_LAST), Buffer.alloc(REC_KEY_LEN - 11, 0xff)]);
+  const out: LogicalKey[] = [];
+  // As in scan(): versions of a key are adjacent; keep the newest at or before asOf.
+  let cur: Buffer | undefined;
+  let best: { createTid: Tid; value: Buffer } | undefined;
+  const flush = (): void => {
+    if (cur && best && visibleAt(best.createTid, leafDeleteTid(best.value), asOf)) {
+      out.push({ pfs, objId, recType: cur[10] as RecType, key: cur.readBigUInt64BE(11) });
+    }
+  };
+  for (const { key, value } of env.records.getRange({ start, end, inclusiveEnd: true })) {
+    if (!cur || key.compare(cur, 0, LOGICAL_KEY_LEN, 0, LOGICAL_KEY_LEN) !== 0) {
+      flush();
+      cur = key.subarray(0, LOGICAL_KEY_LEN);
+      best = undefined;
+    }
+    const createTid = key.readBigUInt64BE(LOGICAL_KEY_LEN);
+    if (createTid <= asOf) best = { createTid, value };
+  }
+  flush();
+  return out;
 }
 
 /** The committed head through a HeadCache. */
@@ -773,6 +811,10 @@ class CachedHeadView implements RecordView {
     const r = this.head.scan<P>(pfs, objId, recType, from, to);
     this.cache.setScan(pfs, objId, recType, from, to, r);
     return r;
+  }
+
+  ownedKeys(pfs: number, objId: number): LogicalKey[] {
+    return this.head.ownedKeys(pfs, objId);
   }
 }
 
@@ -818,5 +860,18 @@ class LiveView implements RecordView {
     }
     return [...merged.entries()].sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0))
       .map(([key, payload]) => ({ key, payload }));
+  }
+
+  ownedKeys(pfs: number, objId: number): LogicalKey[] {
+    const base = this.head.ownedKeys(pfs, objId);
+    if (!this.group.hasObject(pfs, objId)) return base;
+    const keys = new Map<string, LogicalKey>();
+    for (const lk of base) keys.set(`${lk.recType}:${lk.key}`, lk);
+    for (const s of this.group.ofObject(pfs, objId)) {
+      if (s.lk.recType === RECTYPE.INODE) continue;
+      if (s.payload === null) keys.delete(`${s.lk.recType}:${s.lk.key}`);
+      else keys.set(`${s.lk.recType}:${s.lk.key}`, s.lk);
+    }
+    return [...keys.values()];
   }
 }

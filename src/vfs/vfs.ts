@@ -477,12 +477,7 @@ export class Vfs {
 
   /** Stages the deletion of every live record of an object. */
   private destroyObject(pfs: number, objId: number): void {
-    const view = this.store.live();
-    for (const recType of [RECTYPE.DATA, RECTYPE.XATTR, RECTYPE.SYMLINK, RECTYPE.DIRENTRY]) {
-      for (const r of view.scan(pfs, objId, recType)) {
-        this.store.stage({ lk: { pfs, objId, recType, key: r.key }, payload: null });
-      }
-    }
+    for (const lk of this.store.live().ownedKeys(pfs, objId)) this.store.stage({ lk, payload: null });
     this.store.stage({ lk: inodeKey(pfs, objId), payload: null });
   }
 

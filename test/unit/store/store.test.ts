@@ -206,6 +206,31 @@ describe('store/store', () => {
     expect(names(s.asOf(s.lastTid).scan<XattrPayload>(0, OBJ, RECTYPE.XATTR))).to.deep.equal(names(live));
   });
 
+
+  it('ownedKeys lists every visible record of an object but its inode: committed, staged, deleted, as of a TID', () => {
+    const s = newStore();
+    const lk = (recType: LogicalKey['recType'], key: bigint, objId = OBJ): LogicalKey => ({ pfs: 0, objId, recType, key });
+    const sorted = (keys: LogicalKey[]): string[] => keys.map((k) => `${k.recType}:${k.key}`).sort();
+    s.stage({ lk: lk(RECTYPE.INODE, 0n), payload: { v: 1, objType: OBJTYPE.REGFILE, mode: 0o100644, uid: 0, gid: 0,
+      size: 5, nlink: 1, rdev: 0, atime: 0, mtime: 0, ctime: 0 } });
+    s.stage({ lk: lk(RECTYPE.DATA, 0n), payload: { v: 1, len: 5 } as DataPayload, data: Buffer.from('hello') });
+    s.stage({ lk: lk(RECTYPE.DATA, 1n), payload: { v: 1, len: 1 } as DataPayload, data: Buffer.from('x') });
+    s.stage({ lk: xk(7n), payload: xp('user.a') });
+    // neighbours on both sides in key order must not leak in
+    s.stage({ lk: xk(7n, OBJ - 1), payload: xp('before') });
+    s.stage({ lk: lk(RECTYPE.DATA, 0n, OBJ + 1), payload: { v: 1, len: 1 } as DataPayload, data: Buffer.from('y') });
+    const t1 = commitTid(s);
+    expect(sorted(s.live().ownedKeys(0, OBJ))).to.deep.equal(['3:0', '3:1', '5:7']);
+    s.stage({ lk: lk(RECTYPE.DATA, 1n), payload: null });
+    s.stage({ lk: xk(9n), payload: xp('user.b') });
+    // staged, not committed: the live view merges; the committed head does not see it
+    expect(sorted(s.live().ownedKeys(0, OBJ))).to.deep.equal(['3:0', '5:7', '5:9']);
+    expect(sorted(s.asOf(s.lastTid).ownedKeys(0, OBJ))).to.deep.equal(['3:0', '3:1', '5:7']);
+    commitTid(s);
+    expect(sorted(s.live().ownedKeys(0, OBJ))).to.deep.equal(['3:0', '5:7', '5:9']);
+    expect(sorted(s.asOf(t1).ownedKeys(0, OBJ))).to.deep.equal(['3:0', '3:1', '5:7']);
+    expect(s.live().ownedKeys(0, OBJ + 2)).to.deep.equal([]);
+  });
   it('reopening keeps everything committed and drops what was only staged', async () => {
     const s = tmpStore();
     const dir = s.dir;
