@@ -146,6 +146,7 @@ for run in $(seq 1 "$runs"); do
   for t in "${targets[@]}"; do
     d=${dir[$t]}
     say "run $run/$runs: $t"
+    echo "run $run $t sequential" > "$bench_work/phase"
     f=$d/seq.bin
     # Untimed warm-up write: a target's first GiB is not like its second
     # (tmpfs recycles the pages the rm freed; an h2fs store already holds the
@@ -179,6 +180,7 @@ for run in $(seq 1 "$runs"); do
     mkdir "$d/files"
     for phase in create stat read unlink; do
       settle
+      echo "run $run $t $phase" > "$bench_work/phase"
       fps=$(python3 "$files_py" "$phase" "$d/files" "$files")
       record "$t" "${phase}_fps" "$fps" files/s
     done
@@ -214,7 +216,8 @@ if read -r _ anon hwm < <(grep '^h2fs ' "$bench_work/rss.txt" 2>/dev/null); then
   hwm_mib=$(awk -v k="$hwm" 'BEGIN { printf "%.1f", k / 1024 }')
   result fuse h2fs peak_rss_anon_mib "$anon_mib" MiB
   result fuse h2fs peak_vmhwm_mib "$hwm_mib" MiB
-  echo "h2fs daemon peak memory: RssAnon ${anon_mib} MiB, VmHWM ${hwm_mib} MiB (VmHWM includes LMDB's mmapped pages)"
+  at=$(awk -F '\t' '$1 == "h2fs" { print $2 }' "$bench_work/rss-phase.txt" 2>/dev/null)
+  echo "h2fs daemon peak memory: RssAnon ${anon_mib} MiB${at:+ (during $at)}, VmHWM ${hwm_mib} MiB (VmHWM includes LMDB's mmapped pages)"
 else
   echo "h2fs daemon peak memory: not recorded (no line in $bench_work/rss.txt)"
 fi

@@ -77,17 +77,23 @@ stats() { sort -n | awk '{a[NR]=$1} END {n=NR; m=a[int((n+1)/2)]; p=a[int(n*0.99
 # (or bench_cleanup); appends "LABEL peak_rss_anon_kib peak_hwm_kib" to
 # $bench_work/rss.txt when it ends. RssAnon is the process's own memory;
 # VmHWM also counts LMDB's mmapped file pages (reclaimable page cache).
+# A part that writes its current phase to $bench_work/phase also gets
+# "LABEL<TAB>phase" of the RssAnon peak in $bench_work/rss-phase.txt.
 bench_rss_watch() {
   local label=$1 pid=$2
   (
-    anon=0 hwm=0
+    anon=0 hwm=0 at=
     while [ -r "/proc/$pid/status" ]; do
       read -r a h < <(awk '/^RssAnon:/ {a=$2} /^VmHWM:/ {h=$2} END {print a+0, h+0}' "/proc/$pid/status" 2>/dev/null || echo "0 0")
-      [ "${a:-0}" -gt "$anon" ] && anon=$a
+      if [ "${a:-0}" -gt "$anon" ]; then
+        anon=$a
+        [ -r "$bench_work/phase" ] && at=$(<"$bench_work/phase")
+      fi
       [ "${h:-0}" -gt "$hwm" ] && hwm=$h
       sleep 0.2
     done
     echo "$label $anon $hwm" >> "$bench_work/rss.txt"
+    [ -n "$at" ] && printf '%s\t%s\n' "$label" "$at" >> "$bench_work/rss-phase.txt"
   ) &
   bench_pids+=($!)
 }
