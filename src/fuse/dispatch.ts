@@ -95,40 +95,30 @@ export function directHandlers(vfs: Vfs): Map<string, { op: number; fn: Handler 
     }) as Handler);
   };
 
-  /** Ops answered with attributes (the stat array is filled even for an error: the addon reads it either way). */
-  const statOp = (name: string, run: (p: string, fh: number) => Attr): void => {
-    const s = sig(name);
-    add(name, ((l: Locals, _op: number, p: string, fh: number) => {
-      let a: Attr;
-      try {
-        a = run(p, fh);
-      } catch (e) {
-        s(l, toErrno(e), stat);
-        return;
-      }
-      s(l, 0, fillStat(a));
-    }) as Handler);
-  };
-  statOp('getattr', (p) => vfs.getattr(p));
-  // fuse-native resolves fgetattr by path; the handle is what the caller holds.
-  statOp('fgetattr', (p, fh) => (fh !== 0 ? vfs.fgetattr(fh) : vfs.getattr(p)));
-
-  /** Ops answered with a new file handle (0 with an error). */
-  const handleOp = (name: string, run: (p: string, arg: number) => number): void => {
+  /**
+   * Ops answered with one value: attributes (the stat array goes back even
+   * with an error, the addon reads it either way) or a new file handle.
+   */
+  const valueOp = <T>(name: string, run: (p: string, arg: number) => T, encode: (v: T) => unknown,
+    onError: unknown): void => {
     const s = sig(name);
     add(name, ((l: Locals, _op: number, p: string, arg: number) => {
-      let fh: number;
+      let v: T;
       try {
-        fh = run(p, arg);
+        v = run(p, arg);
       } catch (e) {
-        s(l, toErrno(e), 0);
+        s(l, toErrno(e), onError);
         return;
       }
-      s(l, 0, fh);
+      s(l, 0, encode(v));
     }) as Handler);
   };
-  handleOp('open', (p, flags) => vfs.open(p, flags));
-  handleOp('create', (p, mode) => vfs.create(p, mode));
+  valueOp('getattr', (p) => vfs.getattr(p), fillStat, stat);
+  // fuse-native resolves fgetattr by path; the handle is what the caller holds.
+  valueOp('fgetattr', (p, fh) => (fh !== 0 ? vfs.fgetattr(fh) : vfs.getattr(p)), fillStat, stat);
+  const handle = (fh: number): number => fh;
+  valueOp('open', (p, flags) => vfs.open(p, flags), handle, 0);
+  valueOp('create', (p, mode) => vfs.create(p, mode), handle, 0);
 
   /** read/write: answered with a byte count; the addon detaches the request buffer's ArrayBuffer. */
   const ioOp = (name: string, run: (fh: number, buf: Buffer, len: number, pos: number) => number): void => {

@@ -724,61 +724,51 @@ class CommittedView implements RecordView {
     const start = Buffer.concat([prefix, u64(from)]);
     const end = Buffer.concat([prefix, u64(to), MAX_CREATE_TID]);
     const out: Array<{ key: bigint; payload: P }> = [];
-    // Versions of one logical key are adjacent and ascend by create_tid: keep
-    // the last one created at or before asOf, then test its delete_tid.
-    let curKey: bigint | undefined;
-    let best: { createTid: Tid; value: Buffer } | undefined;
-    const flush = (): void => {
-      if (curKey !== undefined && best && visibleAt(best.createTid, leafDeleteTid(best.value), this.asOf)) {
-        out.push({ key: curKey, payload: decodeLeaf<P>(best.value).payload });
-      }
-    };
-    for (const { key, value } of this.env.records.getRange({ start, end, inclusiveEnd: true })) {
-      const k = key.readBigUInt64BE(11);
-      const createTid = key.readBigUInt64BE(LOGICAL_KEY_LEN);
-      if (k !== curKey) {
-        flush();
-        curKey = k;
-        best = undefined;
-      }
-      if (createTid <= this.asOf) best = { createTid, value };
-    }
-    flush();
+    forEachVisible(this.env, start, end, this.asOf, (_recType, key, value) => {
+      out.push({ key, payload: decodeLeaf<P>(value).payload });
+    });
     return out;
   }
 
   ownedKeys(pfs: number, objId: number): LogicalKey[] {
-    return committedOwnedKeys(this.env, this.asOf, pfs, objId);
+    // DIRENTRY..XATTR are adjacent in key order (see keys.ts): everything but the inode and PFS headers.
+    const start = objPrefix(pfs, objId, RECTYPE.DIRENTRY);
+    const end = Buffer.concat([objPrefix(pfs, objId, RECTYPE.XATTR), Buffer.alloc(REC_KEY_LEN - 11, 0xff)]);
+    const out: LogicalKey[] = [];
+    forEachVisible(this.env, start, end, this.asOf, (recType, key) => {
+      out.push({ pfs, objId, recType, key });
+    });
+    return out;
   }
 }
 
-/** Rec types an object owns besides its inode, adjacent in key order (see keys.ts). */
-const OWNED_FIRST = RECTYPE.DIRENTRY;
-const OWNED_LAST = RECTYPE.XATTR;
-
-function committedOwnedKeys(env: LmdbEnv, asOf: Tid, pfs: number, objId: number): LogicalKey[] {
-  const start = objPrefix(pfs, objId, OWNED_FIRST);
-  const end = Buffer.concat([objPrefix(pfs, objId, OWNED_LAST), Buffer.alloc(REC_KEY_LEN - 11, 0xff)]);
-  const out: LogicalKey[] = [];
-  // As in scan(): versions of a key are adjacent; keep the newest at or before asOf.
-  let cur: Buffer | undefined;
+/**
+ * Calls `emit(recType, key, leaf)` for each logical key of one object in
+ * [start, end] with a version visible at `asOf`. Versions of one logical key
+ * are adjacent and ascend by create_tid: keep the last one created at or
+ * before asOf, then test its delete_tid.
+ */
+function forEachVisible(env: LmdbEnv, start: Buffer, end: Buffer, asOf: Tid,
+  emit: (recType: RecType, key: bigint, value: Buffer) => void): void {
+  let curType = -1;
+  let curKey = 0n;
   let best: { createTid: Tid; value: Buffer } | undefined;
   const flush = (): void => {
-    if (cur && best && visibleAt(best.createTid, leafDeleteTid(best.value), asOf)) {
-      out.push({ pfs, objId, recType: cur[10] as RecType, key: cur.readBigUInt64BE(11) });
-    }
+    if (best && visibleAt(best.createTid, leafDeleteTid(best.value), asOf)) emit(curType as RecType, curKey, best.value);
   };
   for (const { key, value } of env.records.getRange({ start, end, inclusiveEnd: true })) {
-    if (!cur || key.compare(cur, 0, LOGICAL_KEY_LEN, 0, LOGICAL_KEY_LEN) !== 0) {
+    const recType = key[10]!;
+    const k = key.readBigUInt64BE(11);
+    if (recType !== curType || k !== curKey) {
       flush();
-      cur = key.subarray(0, LOGICAL_KEY_LEN);
+      curType = recType;
+      curKey = k;
       best = undefined;
     }
     const createTid = key.readBigUInt64BE(LOGICAL_KEY_LEN);
     if (createTid <= asOf) best = { createTid, value };
   }
   flush();
-  return out;
 }
 
 /** The committed head through a HeadCache. */
