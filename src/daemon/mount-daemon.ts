@@ -134,6 +134,9 @@ export class MountDaemon {
 
     const store = Store.open(storeDir);
     this.store = store;
+    // Commits are written on a thread of their own: FUSE requests keep being
+    // served while a flush group goes into LMDB.
+    store.startCommitThread();
     const vfs = new Vfs(store, { readOnly: this.opts.readOnly, maxDirtyBytes: this.opts.maxDirtyBytes });
     this.vfs = vfs;
     fs.writeFileSync(pidPath(storeDir), String(process.pid), { mode: 0o600 });
@@ -218,13 +221,13 @@ export class MountDaemon {
       }
       return {
         objId: n.objId,
-        dirty: store.group.hasObject(n.pfs, n.objId),
+        dirty: store.hasStaged(n.pfs, n.objId),
         tids: [...tids].sort((a, b) => (a < b ? -1 : 1)).map(formatTid),
       };
     });
     control.on('info', () => ({
       ...store.info(), mountpoint: this.mountpoint, pid: process.pid,
-      pendingRecords: store.group.size, openFiles: vfs.openHandles,
+      pendingRecords: store.stagedCount, openFiles: vfs.openHandles,
     }));
     control.onStream('mirror-read', async (a, sock) => {
       const pfs = pfsAdmin.pfsOf(str(a.path));

@@ -103,6 +103,17 @@ export class FlushGroup {
     for (const m of this.byObj.values()) yield* m.values();
   }
 
+  /** Moves every staged record into a new group (handed to a commit) and leaves this one empty. */
+  seal(): FlushGroup {
+    const g = new FlushGroup();
+    for (const [k, m] of this.byObj) g.byObj.set(k, m);
+    for (const [k, l] of this.bySlot) g.bySlot.set(k, l);
+    g.count = this.count;
+    g.dataBytes = this.dataBytes;
+    this.clear();
+    return g;
+  }
+
   clear(): void {
     this.byObj.clear();
     this.bySlot.clear();

@@ -7,8 +7,11 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { randomUUID } from 'node:crypto';
 import { H2Error } from '../errors.js';
+import * as log from '../log.js';
 import { nextTid, TID_MAX, TID_ZERO, type Tid } from '../tid.js';
 import { decodeLeaf, decodePayload, encodeLeaf, encodePayload, leafDeleteTid, stampDelete } from './codec.js';
+import { latestVersion, META_NEXTOBJ, META_STORE, writeCommitJob, type CommitJob, type CommitRecord } from './commit-job.js';
+import { CommitThread, type CommitReply } from './commit-thread.js';
 import {
   decodeRecKey, encodeLogicalKey, encodeRecKey, encodeTidIndexKey, LOGICAL_KEY_LEN, objPrefix, pfsPrefix, RECTYPE, REC_KEY_LEN,
   TIDEVENT, type LogicalKey, type RecType,
@@ -22,8 +25,6 @@ import { PFS_MAX, pfsHeaderKey, type PfsHeader } from './pfs.js';
 
 export const STORE_FORMAT = 1;
 const EMPTY_BLOCK = Buffer.alloc(0);
-const META_STORE = Buffer.from('store');
-const META_NEXTOBJ = Buffer.from('nextobj');
 const MAX_CREATE_TID = Buffer.alloc(8, 0xff);
 
 export interface StoreMeta {
@@ -91,6 +92,21 @@ export interface StoreInfo {
 
 const U64_MAX = 0xffffffffffffffffn;
 
+/**
+ * Flush groups handed to the commit thread and not yet landed. One: a group
+ * is written while the next one fills; a third waits (the event loop blocks
+ * until the first lands), which bounds the blocks held.
+ */
+const MAX_IN_FLIGHT = 1;
+
+/** A flush group sealed under its TID, visible through the live view until it lands. */
+interface InFlight {
+  job: CommitJob;
+  group: FlushGroup;
+  /** The commit thread failed it (or skipped it after a failure): the event loop rewrites it. */
+  failed: boolean;
+}
+
 /** A prefetch is a hint: nothing waits on one longer than this. */
 const PREFETCH_LIMIT_MS = 1000;
 
@@ -110,6 +126,15 @@ export class Store {
   private liveGen = 0;
   /** The committed head as the live view reads it (through headCache when there is one). */
   private readonly liveHead: RecordView;
+  /** Writes sealed flush groups off the event loop, once startCommitThread ran. */
+  private commitThread: CommitThread | undefined;
+  /** Oldest first; their TIDs are allocated, their records not yet in LMDB. */
+  private inflight: InFlight[] = [];
+  /** liveHead with the in-flight groups on top, oldest lowest. */
+  private layeredHead: RecordView;
+  /** The highest TID whose commit is in LMDB: how far a master's mirror stream may go. */
+  private landedTid: Tid;
+  private flushWaiters: Array<() => void> = [];
 
   private constructor(dir: string, env: LmdbEnv, meta: StoreMeta, readOnly: boolean) {
     this.dir = dir;
@@ -119,6 +144,8 @@ export class Store {
     this.headCache = readOnly ? undefined : new HeadCache();
     const head = new CommittedView(env, TID_MAX);
     this.liveHead = this.headCache ? new CachedHeadView(head, this.headCache) : head;
+    this.layeredHead = this.liveHead;
+    this.landedTid = meta.lastTid;
     const raw = env.meta.get(META_NEXTOBJ);
     if (raw) {
       const m = decodePayload<Record<string, number>>(raw);
@@ -169,7 +196,7 @@ export class Store {
     return this.metaCache;
   }
 
-  /** Highest committed TID (0 for an empty store). */
+  /** Highest committed TID (0 for an empty store); with a commit thread, possibly not landed yet. */
   get lastTid(): Tid {
     return this.metaCache.lastTid;
   }
@@ -215,7 +242,22 @@ export class Store {
 
   /** The live state: the committed head with the flush group on top. */
   live(): RecordView {
-    return new LiveView(this.liveHead, this.group);
+    return new LiveView(this.layeredHead, this.group);
+  }
+
+  /** Whether an object has changes not in LMDB yet (staged, or in flight). */
+  hasStaged(pfs: number, objId: number): boolean {
+    return this.group.hasObject(pfs, objId) || this.inflight.some((f) => f.group.hasObject(pfs, objId));
+  }
+
+  /** Bytes of staged blocks not in LMDB yet, in flight ones included. */
+  get stagedDataBytes(): number {
+    return this.inflight.reduce((n, f) => n + f.group.dataBytes, this.group.dataBytes);
+  }
+
+  /** Staged records, in flight ones included. */
+  get stagedCount(): number {
+    return this.inflight.reduce((n, f) => n + f.group.size, this.group.size);
   }
 
   /** Every version of every record of an object, oldest first per key. */
@@ -237,7 +279,7 @@ export class Store {
     if (pfs === 0) {
       const h = this.live().get<PfsHeader>(pfsHeaderKey(0));
       return h ?? { v: 1, mode: 'master', sharedUuid: this.metaCache.uuid, uniqueUuid: this.metaCache.uuid,
-        label: this.metaCache.label, syncBegTid: 1n, syncEndTid: this.lastTid };
+        label: this.metaCache.label, syncBegTid: 1n, syncEndTid: this.landedTid };
     }
     return this.live().get<PfsHeader>(pfsHeaderKey(pfs));
   }
@@ -246,10 +288,14 @@ export class Store {
     this.stage({ lk: pfsHeaderKey(pfs), payload: header });
   }
 
-  /** The TID up to which a PFS is whole: a master's last commit, a slave's sync-end-tid. */
+  /**
+   * The TID up to which a PFS is whole: a master's last landed commit (a
+   * mirror stream reads LMDB, so nothing still in flight), a slave's
+   * sync-end-tid.
+   */
   syncEndTid(pfs: number): Tid {
     const h = this.getPfs(pfs);
-    if (!h || h.mode === 'master') return this.lastTid;
+    if (!h || h.mode === 'master') return this.landedTid;
     return h.syncEndTid;
   }
 
@@ -261,7 +307,7 @@ export class Store {
     while (next <= PFS_MAX) {
       let found: number | undefined;
       for (const { key } of this.env.records.getRange({ start: pfsPrefix(next), limit: 1 })) found = key.readUInt16BE(0);
-      const staged = [...this.group.all()].filter((r) => r.lk.objId === 0 && r.lk.recType === RECTYPE.PFS && r.lk.pfs >= next)
+      const staged = [this.group, ...this.inflight.map((f) => f.group)].flatMap((g) => [...g.all()]).filter((r) => r.lk.objId === 0 && r.lk.recType === RECTYPE.PFS && r.lk.pfs >= next)
         .map((r) => r.lk.pfs);
       const candidates = [...(found === undefined ? [] : [found]), ...staged].sort((a, b) => a - b);
       if (candidates.length === 0) break;
@@ -287,6 +333,7 @@ export class Store {
    */
   rollbackPfs(pfs: number, tid: Tid): { dropped: number; undeleted: number } {
     this.commit();
+    this.settle();
     let dropped = 0;
     let undeleted = 0;
     const { records, data, tidindex } = this.env;
@@ -315,6 +362,7 @@ export class Store {
   destroyPfs(pfs: number): number {
     if (pfs === 0) throw H2Error.usage('PFS #0 (the root) cannot be destroyed');
     this.commit();
+    this.settle();
     let removed = 0;
     const { records, data, tidindex } = this.env;
     this.env.root.transactionSync(() => {
@@ -471,6 +519,7 @@ export class Store {
    */
   applyMirror(pfs: number, ops: MirrorOp[], syncTid?: Tid): void {
     this.commit();
+    this.settle();
     const { records, data, tidindex } = this.env;
     const mark = Buffer.from([0]);
     try {
@@ -550,54 +599,141 @@ export class Store {
   }
 
   /**
-   * Writes the flush group under one new TID in one LMDB transaction: each
+   * From now on commit() seals the flush group and hands it to a thread of
+   * its own, which writes it while the event loop goes on serving (the
+   * mount daemon). Without it (the CLI, tests) commit() writes inline.
+   */
+  startCommitThread(): void {
+    if (this.readOnly || this.commitThread || this.closed) return;
+    this.commitThread = new CommitThread(this.dir, (r) => this.onCommitReply(r));
+  }
+
+  /**
+   * Commits the flush group under one new TID, as one LMDB transaction: each
    * staged key gets its live version stamped with delete_tid = TID and, unless
    * it is a delete, a new version with create_tid = TID. Returns null when
-   * there was nothing to commit. Visible at once; durable after flushed().
+   * there was nothing to commit. Visible at once (through the live view while
+   * the commit thread writes it); durable, and in a master's mirror stream,
+   * after flushed().
    */
   commit(): CommitResult | null {
+    this.rewriteFailed();
     if (this.group.isEmpty) return null;
+    if (this.commitThread && this.commitThread.pending >= MAX_IN_FLIGHT) {
+      this.commitThread.waitUntil(MAX_IN_FLIGHT - 1);
+      this.rewriteFailed();
+    }
+    const thread = this.commitThread;
     const tid = nextTid(this.metaCache.lastTid);
-    const { records, data, tidindex, meta } = this.env;
-    let written = 0;
-    const mark = Buffer.from([0]);
-    try {
-      this.env.root.transactionSync(() => {
-        for (const rec of this.group.all()) {
-          const lkBuf = encodeLogicalKey(rec.lk);
-          const head = latestVersion(this.env, lkBuf);
-          if (head && leafDeleteTid(head.value) === 0n) {
-            records.putSync(head.key, stampDelete(head.value, tid));
-            tidindex.putSync(encodeTidIndexKey(tid, TIDEVENT.DELETE, head.key), mark);
-            written++;
-          }
-          if (rec.payload !== null) {
-            const key = encodeLogicalKey(rec.lk, tid);
-            records.putSync(key, encodeLeaf(0n, rec.payload));
-            if (rec.lk.recType === RECTYPE.DATA) {
-              const len = (rec.payload as { len: number }).len;
-              data.putSync(key, rec.data ? rec.data.subarray(0, len) : Buffer.alloc(0));
-            }
-            tidindex.putSync(encodeTidIndexKey(tid, TIDEVENT.CREATE, key), mark);
-            written++;
-          }
-        }
-        meta.putSync(META_NEXTOBJ, this.encodeNextObj());
-        meta.putSync(META_STORE, encodePayload({ ...this.metaCache, lastTid: tid }));
-      }, NO_SYNC_FLUSH);
-    } catch (e) {
-      this.dropHeadCache();
-      if (this.diskNearlyFull()) throw new H2Error('ENOSPC', `commit failed, store disk is full: ${(e as Error).message}`, { cause: e });
-      throw H2Error.store(`commit of TID failed: ${(e as Error).message}`, e);
+    const job = this.buildJob(tid);
+    if (!thread) {
+      let written: number;
+      try {
+        written = writeCommitJob(this.env, job);
+      } catch (e) {
+        throw this.commitFailed(e);
+      }
+      this.metaCache = { ...this.metaCache, lastTid: tid };
+      this.landed(tid, this.group.seal());
+      return { tid, records: written };
     }
     this.metaCache = { ...this.metaCache, lastTid: tid };
-    if (this.headCache) for (const rec of this.group.all()) this.headCache.invalidate(rec.lk);
+    this.inflight.push({ job, group: this.group.seal(), failed: false });
+    this.relayer();
+    this.liveGen++;
+    thread.post(job);
+    return { tid, records: job.recs.length };
+  }
+
+  private buildJob(tid: Tid): CommitJob {
+    const recs: CommitRecord[] = [];
+    for (const rec of this.group.all()) {
+      const r: CommitRecord = { lk: encodeLogicalKey(rec.lk), leaf: rec.payload === null ? null : encodeLeaf(0n, rec.payload) };
+      if (rec.payload !== null && rec.lk.recType === RECTYPE.DATA) {
+        r.data = rec.data ? rec.data.subarray(0, (rec.payload as { len: number }).len) : EMPTY_BLOCK;
+      }
+      recs.push(r);
+    }
+    return { tid, recs, nextObj: this.encodeNextObj(), meta: encodePayload({ ...this.metaCache, lastTid: tid }) };
+  }
+
+  /** A group's records are in LMDB: the head cache forgets them, their blocks go back to the pool. */
+  private landed(tid: Tid, group: FlushGroup): void {
+    if (this.headCache) for (const rec of group.all()) this.headCache.invalidate(rec.lk);
     // LMDB has its own copy now; nothing else holds a staged block past the commit.
-    if (this.recycleBlock) for (const rec of this.group.all()) if (rec.pooled && rec.data) this.recycleBlock(rec.data);
-    this.group.clear();
+    if (this.recycleBlock) for (const rec of group.all()) if (rec.pooled && rec.data) this.recycleBlock(rec.data);
+    if (tid > this.landedTid) this.landedTid = tid;
     this.liveGen++;
     for (const fn of this.commitListeners) fn(tid);
-    return { tid, records: written };
+  }
+
+  private onCommitReply(r: CommitReply): void {
+    const f = this.inflight[0];
+    if (!f || f.job.tid > r.tid) return;
+    if (r.written === undefined) {
+      // Failed, or skipped after a failure: it stays visible, and commit() or flushed() writes it inline.
+      for (const x of this.inflight) if (x.job.tid === r.tid) x.failed = true;
+    } else {
+      this.inflight.shift();
+      // lmdb-js renews the event loop's read snapshot once per turn; this
+      // turn's reads must see what landed before its overlay goes.
+      this.env.root.resetReadTxn();
+      this.relayer();
+      this.landed(r.tid, f.group);
+    }
+    const w = this.flushWaiters;
+    this.flushWaiters = [];
+    for (const fn of w) fn();
+  }
+
+  /**
+   * After the commit thread failed a job: waits for its answers to the rest
+   * (skipped), then writes them all inline, in TID order. Throws as an
+   * inline commit would; what is not written stays in flight for the next try.
+   */
+  private rewriteFailed(): void {
+    const thread = this.commitThread;
+    if (!thread) return;
+    if (!thread.alive) {
+      // It will answer nothing more: what it had is written inline, and so is everything after.
+      log.error(`h2fs: the commit thread died (${thread.failure?.message ?? 'unknown'}); committing inline from now on`);
+      this.commitThread = undefined;
+      for (const f of this.inflight) f.failed = true;
+    } else if (!this.inflight.some((f) => f.failed)) {
+      return;
+    } else {
+      thread.waitUntil(0);
+    }
+    while (this.inflight.length > 0) {
+      const f = this.inflight[0]!;
+      try {
+        writeCommitJob(this.env, f.job);
+      } catch (e) {
+        throw this.commitFailed(e);
+      }
+      this.inflight.shift();
+      this.relayer();
+      this.landed(f.job.tid, f.group);
+    }
+    if (this.commitThread) thread.reset();
+  }
+
+  /** Lands every in-flight group: before the event loop writes LMDB itself, or reads it as the truth. */
+  private settle(): void {
+    this.commitThread?.waitUntil(0);
+    this.rewriteFailed();
+  }
+
+  private relayer(): void {
+    let h = this.liveHead;
+    for (const f of this.inflight) h = new LiveView(h, f.group);
+    this.layeredHead = h;
+  }
+
+  private commitFailed(e: unknown): H2Error {
+    this.dropHeadCache();
+    if (this.diskNearlyFull()) return new H2Error('ENOSPC', `commit failed, store disk is full: ${(e as Error).message}`, { cause: e });
+    return H2Error.store(`commit of TID failed: ${(e as Error).message}`, e);
   }
 
   private diskNearlyFull(): boolean {
@@ -615,16 +751,25 @@ export class Store {
    */
   raiseLastTid(tid: Tid): void {
     if (tid <= this.metaCache.lastTid) return;
+    this.settle();
     const next = { ...this.metaCache, lastTid: tid };
     this.env.root.transactionSync(() => {
       this.env.meta.putSync(META_STORE, encodePayload({ ...next }));
     }, NO_SYNC_FLUSH);
     this.metaCache = next;
+    this.landedTid = tid;
     this.liveGen++; // which @@ TIDs exist changed
   }
 
-  /** Resolves once every commit so far is on disk (fsync). */
+  /** Resolves once every commit so far is on disk (fsync); rejects as a failed commit would. */
   async flushed(): Promise<void> {
+    while (this.inflight.length > 0) {
+      if (this.inflight.some((f) => f.failed) || !this.commitThread?.alive) {
+        this.rewriteFailed();
+        break;
+      }
+      await new Promise<void>((resolve) => this.flushWaiters.push(resolve));
+    }
     await this.env.root.flushed;
   }
 
@@ -646,7 +791,18 @@ export class Store {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    let failed: unknown;
+    if (this.commitThread) {
+      try {
+        this.settle();
+      } catch (e) {
+        failed = e;
+      }
+      await this.commitThread.close();
+      this.commitThread = undefined;
+    }
     await this.env.root.close();
+    if (failed !== undefined) throw failed;
   }
 }
 
@@ -654,14 +810,6 @@ function prefixUpper(prefix: Buffer): Buffer {
   return Buffer.concat([prefix, Buffer.alloc(REC_KEY_LEN - prefix.length + 1, 0xff)]);
 }
 
-function latestVersion(env: LmdbEnv, lkBuf: Buffer, atOrBefore?: Tid): { key: Buffer; value: Buffer } | undefined {
-  const startTid = atOrBefore === undefined || atOrBefore === TID_MAX ? MAX_CREATE_TID : u64(atOrBefore);
-  const start = Buffer.concat([lkBuf, startTid]);
-  for (const e of env.records.getRange({ start, end: lkBuf, reverse: true, limit: 1 })) {
-    if (e.key.length === REC_KEY_LEN && e.key.subarray(0, LOGICAL_KEY_LEN).equals(lkBuf)) return e;
-  }
-  return undefined;
-}
 
 function copyOut(data: Buffer, dst: Buffer, dstOff: number, srcOff: number, n: number): number {
   const avail = Math.max(0, Math.min(n, data.length - srcOff));

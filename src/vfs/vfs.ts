@@ -681,12 +681,15 @@ export class Vfs {
    * A buffer for a block of `n` bytes: full-size ones come from the pool of
    * committed blocks (one fresh 64 KiB allocation per block made V8 run a
    * full collection every few MiB written, marking every cache it holds).
+   * They are SharedArrayBuffers, which postMessage hands to the commit
+   * thread without copying.
    * Bytes past the block's `len` are never read, so they need no zeroing.
    */
   private blockBuffer(n: number): Buffer {
     const cap = capacityFor(n);
     if (cap !== BLOCK_SIZE) return Buffer.alloc(cap);
-    return this.freeBlocks.pop() ?? Buffer.allocUnsafeSlow(BLOCK_SIZE);
+    // Shared memory: the commit thread reads a sealed block where it is.
+    return this.freeBlocks.pop() ?? Buffer.from(new SharedArrayBuffer(BLOCK_SIZE));
   }
 
   /**
@@ -701,7 +704,7 @@ export class Vfs {
       this.freeBytes = s.bavail * s.bsize;
       this.freeCheckedAt = now;
     }
-    const need = (this.store.group.dataBytes + incoming) * 1.25 + SPACE_RESERVE;
+    const need = (this.store.stagedDataBytes + incoming) * 1.25 + SPACE_RESERVE;
     if (this.freeBytes < need) throw H2Error.posix('ENOSPC', 'no space left for the flush group');
   }
 

@@ -1,0 +1,120 @@
+/**
+ * The event loop's side of the commit thread (commit-worker.ts). A sealed
+ * flush group is posted as a CommitJob and the loop goes on serving; each
+ * reply (landed, failed, or skipped after a failure) comes back in order,
+ * through `onReply`, either as a message event or, when the loop must wait
+ * for the thread (`waitUntil`), pulled synchronously off the port.
+ */
+import { MessageChannel, receiveMessageOnPort, Worker, type MessagePort } from 'node:worker_threads';
+import type { Tid } from '../tid.js';
+import type { CommitJob } from './commit-job.js';
+
+export interface CommitThreadData {
+  dir: string;
+  /** Int32 [0]: replies the thread has posted. */
+  replies: SharedArrayBuffer;
+}
+
+export type ToCommitThread = { op: 'job'; job: CommitJob } | { op: 'reset' } | { op: 'close' };
+
+export interface CommitReply {
+  tid: Tid;
+  /** Landed: record versions written. */
+  written?: number;
+  /** The transaction failed; nothing of this job is in the store. */
+  error?: string;
+  /** Not tried: an earlier job had failed. */
+  skipped?: boolean;
+}
+
+/** How long one wait on the thread may take before we look whether it is still alive. */
+const WAIT_SLICE_MS = 1000;
+
+export class CommitThread {
+  private readonly worker: Worker;
+  private readonly port: MessagePort;
+  private readonly counter: Int32Array;
+  private posted = 0;
+  private handled = 0;
+  private exited: Error | undefined;
+
+  constructor(dir: string, private readonly onReply: (r: CommitReply) => void) {
+    const { port1, port2 } = new MessageChannel();
+    const replies = new SharedArrayBuffer(4);
+    this.counter = new Int32Array(replies);
+    this.port = port1;
+    this.worker = new Worker(new URL('./commit-worker.js', import.meta.url), {
+      workerData: { dir, replies, port: port2 }, transferList: [port2],
+    });
+    this.worker.on('error', (e) => { this.exited ??= e; });
+    this.worker.on('exit', (code) => { this.exited ??= new Error(`the commit thread exited (${code})`); });
+    this.port.on('message', (r: CommitReply) => this.handle(r));
+    this.idle();
+  }
+
+  /** Jobs posted and not yet answered. */
+  get pending(): number {
+    return this.posted - this.handled;
+  }
+
+  /** False once the thread died: nothing posted and unanswered will be answered. */
+  get alive(): boolean {
+    return this.exited === undefined;
+  }
+
+  /** Why the thread died. */
+  get failure(): Error | undefined {
+    return this.exited;
+  }
+
+  post(job: CommitJob): void {
+    if (this.exited) throw this.exited;
+    this.posted++;
+    this.port.ref();
+    this.worker.ref();
+    this.port.postMessage({ op: 'job', job } satisfies ToCommitThread);
+  }
+
+  /** After a failure: the thread may write again. */
+  reset(): void {
+    this.port.postMessage({ op: 'reset' } satisfies ToCommitThread);
+  }
+
+  /**
+   * Blocks the event loop until at most `n` jobs are unanswered, handling
+   * the replies in order; returns early if the thread died.
+   */
+  waitUntil(n: number): void {
+    while (this.pending > n) {
+      const m = receiveMessageOnPort(this.port);
+      if (m) {
+        this.handle(m.message as CommitReply);
+        continue;
+      }
+      if (this.exited) return;
+      // The thread counts a reply after queueing it: a count past ours means a message to take.
+      Atomics.wait(this.counter, 0, this.handled, WAIT_SLICE_MS);
+    }
+  }
+
+  async close(): Promise<void> {
+    if (this.exited) return;
+    const gone = new Promise<void>((resolve) => this.worker.once('exit', () => resolve()));
+    this.port.postMessage({ op: 'close' } satisfies ToCommitThread);
+    this.worker.ref();
+    await gone;
+    this.port.close();
+  }
+
+  private handle(r: CommitReply): void {
+    this.handled++;
+    if (this.pending === 0) this.idle();
+    this.onReply(r);
+  }
+
+  /** Nothing in flight: the thread must not keep the process alive. */
+  private idle(): void {
+    this.port.unref();
+    this.worker.unref();
+  }
+}
