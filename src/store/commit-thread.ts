@@ -45,6 +45,11 @@ export class CommitThread {
     this.port = port1;
     this.worker = new Worker(new URL('./commit-worker.js', import.meta.url), {
       workerData: { dir, replies, port: port2 }, transferList: [port2],
+      // Each job hands the thread views of the blocks' SharedArrayBuffers;
+      // their memory is freed when every thread holding one has collected
+      // it. A small young generation makes this thread, which allocates
+      // little, collect every few jobs rather than every few GiB written.
+      resourceLimits: { maxYoungGenerationSizeMb: 2 },
     });
     this.worker.on('error', (e) => { this.exited ??= e; });
     this.worker.on('exit', (code) => { this.exited ??= new Error(`the commit thread exited (${code})`); });

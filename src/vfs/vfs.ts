@@ -137,7 +137,11 @@ export class Vfs {
     this.store = store;
     this.readOnly = opts.readOnly ?? false;
     this.maxDirtyBytes = opts.maxDirtyBytes ?? DEFAULT_DIRTY_MAX;
-    const poolMax = Math.ceil(this.maxDirtyBytes / BLOCK_SIZE) + 2;
+    // Enough for the group filling and the one in flight: under a steady
+    // write no block is dropped and allocated anew. A dropped block's memory
+    // is freed only once both threads have collected it, and the commit
+    // thread allocates little, so it collects rarely.
+    const poolMax = 2 * Math.ceil(this.maxDirtyBytes / BLOCK_SIZE) + 2;
     store.recycleBlock = (b: Buffer): void => {
       if (this.freeBlocks.length < poolMax) this.freeBlocks.push(b);
     };
