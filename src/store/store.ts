@@ -94,8 +94,8 @@ const U64_MAX = 0xffffffffffffffffn;
 
 /**
  * Flush groups handed to the commit thread and not yet landed. One: a group
- * is written while the next one fills; a third waits (the event loop blocks
- * until the first lands), which bounds the blocks held.
+ * is written while the next one fills, and committing that next one blocks
+ * the event loop until the first has landed, which bounds the blocks held.
  */
 const MAX_IN_FLIGHT = 1;
 
