@@ -674,12 +674,7 @@ export class Store {
       // Failed, or skipped after a failure: it stays visible, and commit() or flushed() writes it inline.
       for (const x of this.inflight) if (x.job.tid === r.tid) x.failed = true;
     } else {
-      this.inflight.shift();
-      // lmdb-js renews the event loop's read snapshot once per turn; this
-      // turn's reads must see what landed before its overlay goes.
-      this.env.root.resetReadTxn();
-      this.relayer();
-      this.landed(r.tid, f.group);
+      this.landOldest();
     }
     const w = this.flushWaiters;
     this.flushWaiters = [];
@@ -711,11 +706,19 @@ export class Store {
       } catch (e) {
         throw this.commitFailed(e);
       }
-      this.inflight.shift();
-      this.relayer();
-      this.landed(f.job.tid, f.group);
+      this.landOldest();
     }
     if (this.commitThread) thread.reset();
+  }
+
+  /** The oldest in-flight group is in LMDB: its overlay goes. */
+  private landOldest(): void {
+    const f = this.inflight.shift()!;
+    // lmdb-js renews the event loop's read snapshot once per turn; this
+    // turn's reads must see what landed before its overlay goes.
+    this.env.root.resetReadTxn();
+    this.relayer();
+    this.landed(f.job.tid, f.group);
   }
 
   /** Lands every in-flight group: before the event loop writes LMDB itself, or reads it as the truth. */
