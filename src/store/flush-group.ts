@@ -45,7 +45,8 @@ export class FlushGroup {
     return this.count === 0;
   }
 
-  stage(rec: StagedRecord): void {
+  /** Stages `rec` over the key's earlier staged state, which it returns. */
+  stage(rec: StagedRecord): StagedRecord | undefined {
     const ok = objKey(rec.lk.pfs, rec.lk.objId);
     let m = this.byObj.get(ok);
     if (!m) {
@@ -67,6 +68,7 @@ export class FlushGroup {
         if (i >= 0) list[i] = rec; else list.push(rec);
       }
     }
+    return prev;
   }
 
   /** Account for a staged block buffer that was replaced by a bigger one. */

@@ -9,34 +9,12 @@
  * meanwhile, so no other read of this process sees the change.
  */
 import fs from 'node:fs';
-import { createRequire } from 'node:module';
 import * as log from '../log.js';
-import { vendorAddon } from '../vendor.js';
-
-interface MadviseAddon {
-  madvise(addr: bigint, length: bigint, advice: number): number;
-  MADV_NORMAL: number;
-  MADV_RANDOM: number;
-}
-
-let addon: MadviseAddon | null | undefined;
-
-function loadAddon(): MadviseAddon | null {
-  if (addon !== undefined) return addon;
-  const file = vendorAddon('h2fs-native', 'madvise.node');
-  try {
-    addon = file ? (createRequire(import.meta.url)(file) as MadviseAddon) : null;
-  } catch (e) {
-    log.debug(`madvise addon not loaded: ${(e as Error).message}`);
-    addon = null;
-  }
-  if (!addon) log.debug('madvise addon not available: the mirror writer reads with the disk\'s readaround');
-  return addon;
-}
+import { nativeAddon } from '../native.js';
 
 /** True when this build can change the map's advice (the prebuilt addon loads here). */
 export function mapAdviceAvailable(): boolean {
-  return loadAddon() !== null;
+  return nativeAddon() !== null;
 }
 
 interface Range { start: bigint; length: bigint }
@@ -93,7 +71,7 @@ export class MapAdvice {
   }
 
   private advise(how: 'random' | 'normal'): void {
-    const a = this.broken ? null : loadAddon();
+    const a = this.broken ? null : nativeAddon();
     if (!a) return;
     const advice = how === 'random' ? a.MADV_RANDOM : a.MADV_NORMAL;
     // The map is found once; LMDB maps again only when it grows the map, so

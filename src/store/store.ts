@@ -574,7 +574,9 @@ export class Store {
 
   stage(rec: StagedRecord): void {
     if (this.readOnly) throw H2Error.posix('EROFS', 'store is open read-only');
-    this.group.stage(rec);
+    const prev = this.group.stage(rec);
+    // A block the group no longer holds is the group's alone (reads copy out of it): back to the pool.
+    if (prev?.pooled && prev.data && prev.data !== rec.data) this.recycleBlock?.(prev.data);
     this.liveGen++;
   }
 

@@ -2,11 +2,17 @@
  * madvise(2) for Node: h2fs turns the disk's readaround off on LMDB's map
  * while the mirror writer touches scattered pages, and back on for the
  * sequential reads everything else does. Node has no binding for it.
+ * It also gives idle memory back: the pages of unused block buffers, and the
+ * free memory glibc's malloc keeps in its arenas.
  */
 #include <errno.h>
 #include <stdint.h>
+#include <unistd.h>
 #include <sys/mman.h>
 #include <node_api.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 
 /* madvise(addr: bigint, length: bigint, advice: number) -> errno, 0 on success */
 static napi_value Madvise(napi_env env, napi_callback_info info) {
@@ -28,6 +34,73 @@ static napi_value Madvise(napi_env env, napi_callback_info info) {
   return out;
 }
 
+/*
+ * releasePages(view: Uint8Array) -> errno, 0 on success: MADV_DONTNEED on the
+ * whole pages inside the view, which then read as zeros. For buffers whose
+ * content no longer matters; the view may be backed by a SharedArrayBuffer.
+ */
+static napi_value ReleasePages(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  napi_typedarray_type type;
+  size_t length = 0, offset = 0;
+  void *data = NULL;
+  napi_value ab, out;
+  bool is_ta = false;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 1 ||
+      napi_is_typedarray(env, argv[0], &is_ta) != napi_ok || !is_ta ||
+      napi_get_typedarray_info(env, argv[0], &type, &length, &data, &ab, &offset) != napi_ok ||
+      type != napi_uint8_array) {
+    napi_throw_type_error(env, NULL, "releasePages(view: Uint8Array)");
+    return NULL;
+  }
+  uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
+  uintptr_t start = ((uintptr_t)data + page - 1) & ~(page - 1);
+  uintptr_t end = ((uintptr_t)data + length) & ~(page - 1);
+  int rc = 0;
+  if (data != NULL && end > start) rc = madvise((void *)start, end - start, MADV_DONTNEED);
+  napi_create_int32(env, rc == 0 ? 0 : errno, &out);
+  return out;
+}
+
+/* pageOffset(view: Uint8Array) -> where the view starts within its page, in bytes */
+static napi_value PageOffset(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  napi_typedarray_type type;
+  size_t length = 0, offset = 0;
+  void *data = NULL;
+  napi_value ab, out;
+  bool is_ta = false;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 1 ||
+      napi_is_typedarray(env, argv[0], &is_ta) != napi_ok || !is_ta ||
+      napi_get_typedarray_info(env, argv[0], &type, &length, &data, &ab, &offset) != napi_ok) {
+    napi_throw_type_error(env, NULL, "pageOffset(view: Uint8Array)");
+    return NULL;
+  }
+  uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
+  napi_create_int32(env, (int32_t)((uintptr_t)data & (page - 1)), &out);
+  return out;
+}
+
+/* mallocTrim() -> 1 if memory went back to the system: free memory in every malloc arena. */
+static napi_value MallocTrim(napi_env env, napi_callback_info info) {
+  (void)info;
+  napi_value out;
+  int r = 0;
+#ifdef __GLIBC__
+  r = malloc_trim(0);
+#endif
+  napi_create_int32(env, r, &out);
+  return out;
+}
+
+static void function(napi_env env, napi_value exports, const char *name, napi_callback cb) {
+  napi_value fn;
+  napi_create_function(env, name, NAPI_AUTO_LENGTH, cb, NULL, &fn);
+  napi_set_named_property(env, exports, name, fn);
+}
+
 static void constant(napi_env env, napi_value exports, const char *name, int32_t v) {
   napi_value n;
   napi_create_int32(env, v, &n);
@@ -35,9 +108,11 @@ static void constant(napi_env env, napi_value exports, const char *name, int32_t
 }
 
 static napi_value Init(napi_env env, napi_value exports) {
-  napi_value fn;
-  napi_create_function(env, "madvise", NAPI_AUTO_LENGTH, Madvise, NULL, &fn);
-  napi_set_named_property(env, exports, "madvise", fn);
+  function(env, exports, "madvise", Madvise);
+  function(env, exports, "releasePages", ReleasePages);
+  function(env, exports, "pageOffset", PageOffset);
+  function(env, exports, "mallocTrim", MallocTrim);
+  constant(env, exports, "PAGE_SIZE", (int32_t)sysconf(_SC_PAGESIZE));
   constant(env, exports, "MADV_NORMAL", MADV_NORMAL);
   constant(env, exports, "MADV_RANDOM", MADV_RANDOM);
   constant(env, exports, "MADV_SEQUENTIAL", MADV_SEQUENTIAL);

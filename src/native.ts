@@ -1,0 +1,42 @@
+/**
+ * h2fs's native addon (vendor/h2fs-native): the memory calls Node has no
+ * binding for. Optional: without a prebuild for this platform every caller
+ * goes on without it (readaround stays on, idle memory stays allocated).
+ */
+import { createRequire } from 'node:module';
+import * as log from './log.js';
+import { vendorAddon } from './vendor.js';
+
+export interface NativeAddon {
+  /** madvise(2) on a raw range; returns errno, 0 on success. */
+  madvise(addr: bigint, length: bigint, advice: number): number;
+  /** MADV_DONTNEED on the whole pages inside the view (they read as zeros afterwards); errno, 0 on success. */
+  releasePages(view: Uint8Array): number;
+  /** Where the view's first byte sits within its page. */
+  pageOffset(view: Uint8Array): number;
+  /** glibc's malloc_trim(0): 1 if memory went back to the system. */
+  mallocTrim(): number;
+  PAGE_SIZE: number;
+  MADV_NORMAL: number;
+  MADV_RANDOM: number;
+}
+
+let addon: NativeAddon | null | undefined;
+
+export function nativeAddon(): NativeAddon | null {
+  if (addon !== undefined) return addon;
+  const file = vendorAddon('h2fs-native', 'madvise.node');
+  try {
+    addon = file ? (createRequire(import.meta.url)(file) as NativeAddon) : null;
+  } catch (e) {
+    log.debug(`native addon not loaded: ${(e as Error).message}`);
+    addon = null;
+  }
+  if (!addon) log.debug('native addon not available: readaround stays on and idle memory stays allocated');
+  return addon;
+}
+
+/** Hands the free memory of every malloc arena back to the system (LMDB's, the commit thread's, Node's). */
+export function trimMalloc(): boolean {
+  return nativeAddon()?.mallocTrim() === 1;
+}
