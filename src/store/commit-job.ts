@@ -7,12 +7,11 @@
  */
 import { TID_MAX, type Tid } from '../tid.js';
 import { leafDeleteTid, stampDelete } from './codec.js';
-import { encodeTidIndexKey, LOGICAL_KEY_LEN, REC_KEY_LEN, TIDEVENT } from './keys.js';
+import { encodeTidIndexKey, LOGICAL_KEY_LEN, MAX_CREATE_TID, REC_KEY_LEN, TIDEVENT, tidKey } from './keys.js';
 import { NO_SYNC_FLUSH, type LmdbEnv } from './lmdb.js';
 
 export const META_STORE = Buffer.from('store');
 export const META_NEXTOBJ = Buffer.from('nextobj');
-const MAX_CREATE_TID = Buffer.alloc(8, 0xff);
 const MARK = Buffer.from([0]);
 
 export interface CommitRecord {
@@ -54,11 +53,7 @@ function putable(u: Uint8Array): Buffer {
 
 /** The newest version of a logical key created at or before `atOrBefore` (any, when absent). */
 export function latestVersion(env: LmdbEnv, lkBuf: Buffer, atOrBefore?: Tid): { key: Buffer; value: Buffer } | undefined {
-  let startTid = MAX_CREATE_TID;
-  if (atOrBefore !== undefined && atOrBefore !== TID_MAX) {
-    startTid = Buffer.allocUnsafe(8);
-    startTid.writeBigUInt64BE(atOrBefore, 0);
-  }
+  const startTid = atOrBefore === undefined || atOrBefore === TID_MAX ? MAX_CREATE_TID : tidKey(atOrBefore);
   const start = Buffer.concat([lkBuf, startTid]);
   for (const e of env.records.getRange({ start, end: lkBuf, reverse: true, limit: 1 })) {
     if (e.key.length === REC_KEY_LEN && e.key.subarray(0, LOGICAL_KEY_LEN).equals(lkBuf)) return e;

@@ -45,10 +45,9 @@ export class CommitThread {
     this.port = port1;
     this.worker = new Worker(new URL('./commit-worker.js', import.meta.url), {
       workerData: { dir, replies, port: port2 }, transferList: [port2],
-      // Each job hands the thread views of the blocks' SharedArrayBuffers;
-      // their memory is freed when every thread holding one has collected
-      // it. A small young generation makes this thread, which allocates
-      // little, collect every few jobs rather than every few GiB written.
+      // This thread's garbage is each job's copied keys, leaves and small
+      // blocks (full blocks are shared slabs, never freed): a small young
+      // generation collects it every few jobs and keeps the heap small.
       resourceLimits: { maxYoungGenerationSizeMb: 2 },
     });
     this.worker.on('error', (e) => { this.exited ??= e; });

@@ -103,6 +103,9 @@ export function decodeTidIndexKey(b: Buffer): { tid: Tid; event: TidEvent; recKe
   };
 }
 
+/** Sorts after every create_tid: the end of a logical key's versions. */
+export const MAX_CREATE_TID = Buffer.alloc(8, 0xff);
+
 export function tidKey(tid: Tid): Buffer {
   const b = Buffer.allocUnsafe(8);
   b.writeBigUInt64BE(tid, 0);

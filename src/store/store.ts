@@ -13,7 +13,7 @@ import { decodeLeaf, decodePayload, encodeLeaf, encodePayload, leafDeleteTid, st
 import { latestVersion, META_NEXTOBJ, META_STORE, writeCommitJob, type CommitJob, type CommitRecord } from './commit-job.js';
 import { CommitThread, type CommitReply } from './commit-thread.js';
 import {
-  decodeRecKey, encodeLogicalKey, encodeRecKey, encodeTidIndexKey, LOGICAL_KEY_LEN, objPrefix, pfsPrefix, RECTYPE, REC_KEY_LEN,
+  decodeRecKey, encodeLogicalKey, encodeRecKey, encodeTidIndexKey, LOGICAL_KEY_LEN, MAX_CREATE_TID, objPrefix, pfsPrefix, RECTYPE, REC_KEY_LEN,
   TIDEVENT, type LogicalKey, type RecType,
 } from './keys.js';
 import { getFast, openLmdb, NO_SYNC_FLUSH, type BinDb, type LmdbEnv, type ReadTxn } from './lmdb.js';
@@ -25,7 +25,6 @@ import { PFS_MAX, pfsHeaderKey, type PfsHeader } from './pfs.js';
 
 export const STORE_FORMAT = 1;
 const EMPTY_BLOCK = Buffer.alloc(0);
-const MAX_CREATE_TID = Buffer.alloc(8, 0xff);
 
 export interface StoreMeta {
   v: 1;

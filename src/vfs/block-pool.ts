@@ -23,7 +23,7 @@ export class BlockPool {
   /** A free block may hold pages since the last release. */
   private touched = false;
 
-  /** `slabBlocks` blocks per slab: one flush group's worth makes the slab big enough for malloc to mmap it. */
+  /** `slabBlocks` blocks per slab (the VFS makes it one flush group's worth). */
   constructor(readonly blockSize: number, readonly slabBlocks: number) {}
 
   /** A block of `blockSize` bytes; its content is whatever the last user left (callers track their length). */
