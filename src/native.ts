@@ -19,6 +19,8 @@ export interface NativeAddon {
   PAGE_SIZE: number;
   MADV_NORMAL: number;
   MADV_RANDOM: number;
+  /** -1 where the headers it was built with had none (before Linux 5.14). */
+  MADV_POPULATE_READ: number;
 }
 
 let addon: NativeAddon | null | undefined;

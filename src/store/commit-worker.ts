@@ -7,11 +7,13 @@
 import { workerData, type MessagePort } from 'node:worker_threads';
 import { writeCommitJob, type CommitJob } from './commit-job.js';
 import { openLmdb } from './lmdb.js';
+import { MapPrefault } from './map-advice.js';
 import type { CommitReply, CommitThreadData, ToCommitThread } from './commit-thread.js';
 
 const { dir, port, replies } = workerData as CommitThreadData & { port: MessagePort };
 const counter = new Int32Array(replies);
 const env = openLmdb(dir);
+const prefault = new MapPrefault(env.dataFile);
 let stopped = false;
 
 function answer(r: CommitReply): void {
@@ -32,11 +34,16 @@ port.on('message', (m: ToCommitThread) => {
       answer({ tid: job.tid, skipped: true });
       return;
     }
+    let written: number;
     try {
-      answer({ tid: job.tid, written: writeCommitJob(env, job) });
+      written = writeCommitJob(env, job);
     } catch (e) {
       stopped = true;
       answer({ tid: job.tid, error: (e as Error).message });
+      return;
     }
+    answer({ tid: job.tid, written });
+    // After the answer: the commit's latency stays what it was.
+    prefault.afterCommit();
   }
 });

@@ -2,6 +2,8 @@
  * madvise(2) for Node: h2fs turns the disk's readaround off on LMDB's map
  * while the mirror writer touches scattered pages, and back on for the
  * sequential reads everything else does. Node has no binding for it.
+ * It also maps pages a commit appended into the process's page tables ahead
+ * of the reads that would otherwise fault them in one by one.
  * It also gives idle memory back: the pages of unused block buffers, and the
  * free memory glibc's malloc keeps in its arenas.
  */
@@ -117,6 +119,11 @@ static napi_value Init(napi_env env, napi_value exports) {
   constant(env, exports, "MADV_RANDOM", MADV_RANDOM);
   constant(env, exports, "MADV_SEQUENTIAL", MADV_SEQUENTIAL);
   constant(env, exports, "MADV_WILLNEED", MADV_WILLNEED);
+#ifdef MADV_POPULATE_READ
+  constant(env, exports, "MADV_POPULATE_READ", MADV_POPULATE_READ);
+#else
+  constant(env, exports, "MADV_POPULATE_READ", -1);
+#endif
   return exports;
 }
 

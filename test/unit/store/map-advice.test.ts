@@ -7,7 +7,7 @@ import { expect } from 'chai';
 import fs from 'node:fs';
 import path from 'node:path';
 import { openLmdb, type LmdbEnv } from '../../../src/store/lmdb.js';
-import { MapAdvice, mapAdviceAvailable, mappingsOf } from '../../../src/store/map-advice.js';
+import { MapAdvice, mapAdviceAvailable, MapPrefault, mappingsOf } from '../../../src/store/map-advice.js';
 import { RECTYPE, type DataPayload, type Store } from '../../../src/store/index.js';
 import { removeTmpDirs, tmpDir, tmpStore } from '../../helpers/tmp.js';
 
@@ -21,6 +21,18 @@ function randomRead(file: string): boolean[] {
     else if (inFile && line.startsWith('VmFlags:')) out.push(line.split(/\s+/).includes('rr'));
   }
   return out;
+}
+
+/** Resident KiB of this process's mappings of `file` (pages in its page tables). */
+function mappedKb(file: string): number {
+  const real = fs.realpathSync(file);
+  let inFile = false;
+  let kb = 0;
+  for (const line of fs.readFileSync('/proc/self/smaps', 'utf8').split('\n')) {
+    if (/^[0-9a-f]+-[0-9a-f]+ /.test(line)) inFile = line.endsWith(` ${real}`);
+    else if (inFile && line.startsWith('Rss:')) kb += Number(line.split(/\s+/)[1]);
+  }
+  return kb;
 }
 
 describe('store/map-advice', () => {
@@ -95,5 +107,57 @@ describe('store/map-advice', () => {
     }
     expect(seen).to.deep.equal([[true], [true]]);
     expect(randomRead(file)).to.deep.equal([false]);
+  });
+
+  describe('MapPrefault', () => {
+    /** Commits `n` blocks of 64 KiB with keys from `from` (LMDB writes them with pwrite: not mapped). */
+    function commitBlocks(e: LmdbEnv, from: number, n: number): void {
+      e.root.transactionSync(() => {
+        for (let i = from; i < from + n; i++) {
+          const k = Buffer.alloc(4);
+          k.writeUInt32BE(i);
+          e.data.putSync(k, Buffer.alloc(65536, i & 0xff));
+        }
+      });
+    }
+
+    it('maps what a commit appended to data.mdb, and only that', () => {
+      const e = env();
+      const pre = new MapPrefault(e.dataFile);
+      const size0 = fs.statSync(e.dataFile).size;
+      commitBlocks(e, 0, 64);
+      const grown = (fs.statSync(e.dataFile).size - size0) / 1024;
+      expect(grown).to.be.at.least(4096);
+      const before = mappedKb(e.dataFile);
+      // LMDB itself touched no more than its meta and B-tree pages.
+      expect(before).to.be.below(grown / 4);
+      pre.afterCommit();
+      const after = mappedKb(e.dataFile);
+      expect(after - before).to.be.at.least(grown * 0.9);
+      expect(after - before).to.be.at.most(grown + 8);
+      // Nothing new: nothing more mapped.
+      pre.afterCommit();
+      expect(mappedKb(e.dataFile)).to.equal(after);
+      // The next commit's growth only.
+      const size1 = fs.statSync(e.dataFile).size;
+      commitBlocks(e, 64, 16);
+      const grown2 = (fs.statSync(e.dataFile).size - size1) / 1024;
+      pre.afterCommit();
+      expect(mappedKb(e.dataFile) - after).to.be.at.least(grown2 * 0.9).and.at.most(grown2 + 8);
+      // The mapped pages read what was written.
+      const k = Buffer.alloc(4);
+      k.writeUInt32BE(70);
+      expect(e.data.get(k)?.equals(Buffer.alloc(65536, 70))).to.equal(true);
+    });
+
+    it('goes on quietly when the file is not mapped here', () => {
+      const dir = tmpDir();
+      const file = path.join(dir, 'data.mdb');
+      fs.writeFileSync(file, Buffer.alloc(4096));
+      const pre = new MapPrefault(file);
+      fs.appendFileSync(file, Buffer.alloc(65536));
+      expect(() => pre.afterCommit()).to.not.throw();
+      expect(() => pre.afterCommit()).to.not.throw();
+    });
   });
 });
