@@ -38,12 +38,37 @@ export function mappingsOf(file: string): Range[] {
   return out;
 }
 
-export class MapAdvice {
+/**
+ * The mappings of one file, found once in /proc/self/maps. LMDB maps again
+ * only when it grows the map, so an madvise that fails (ENOMEM: no longer
+ * mapped there) means look them up again; a second failure means give up.
+ */
+class FileMaps {
   private ranges: Range[] | undefined;
-  private depth = 0;
   private broken = false;
 
-  constructor(private readonly file: string) {}
+  /** `ifBroken`: logged (debug) when it gives up, saying what that costs. */
+  constructor(readonly file: string, private readonly ifBroken: string) {}
+
+  /** Calls `advise` (an errno, 0 on success) on each mapping; does nothing more once that failed twice. */
+  each(advise: (r: Range) => number): void {
+    if (this.broken) return;
+    for (let attempt = 0; attempt < 2; attempt++) {
+      if (!this.ranges || attempt > 0) this.ranges = mappingsOf(this.file);
+      if (this.ranges.length && this.ranges.every((r) => advise(r) === 0)) return;
+    }
+    this.broken = true;
+    log.debug(`madvise on ${this.file} failed: ${this.ifBroken}`);
+  }
+}
+
+export class MapAdvice {
+  private readonly maps: FileMaps;
+  private depth = 0;
+
+  constructor(file: string) {
+    this.maps = new FileMaps(file, "the mirror writer reads with the disk's readaround");
+  }
 
   /** Runs `fn` with readaround off on the map; nests, and restores it even when `fn` throws. */
   randomly<T>(fn: () => T): T {
@@ -71,18 +96,10 @@ export class MapAdvice {
   }
 
   private advise(how: 'random' | 'normal'): void {
-    const a = this.broken ? null : nativeAddon();
+    const a = nativeAddon();
     if (!a) return;
     const advice = how === 'random' ? a.MADV_RANDOM : a.MADV_NORMAL;
-    // The map is found once; LMDB maps again only when it grows the map, so
-    // a failure (ENOMEM: no longer mapped there) means look it up again.
-    for (let attempt = 0; attempt < 2; attempt++) {
-      if (!this.ranges || attempt > 0) this.ranges = mappingsOf(this.file);
-      const failed = this.ranges.some((r) => a.madvise(r.start, r.length, advice) !== 0);
-      if (!failed && this.ranges.length) return;
-    }
-    this.broken = true;
-    log.debug(`madvise on ${this.file} failed: the mirror writer reads with the disk's readaround`);
+    this.maps.each((r) => a.madvise(r.start, r.length, advice));
   }
 }
 
@@ -95,35 +112,29 @@ export class MapAdvice {
  * at a time, and 0.49 s once its pages were mapped (50 ms to populate).
  */
 export class MapPrefault {
+  private readonly maps: FileMaps;
   private size: number;
-  private ranges: Range[] | undefined;
-  private broken = false;
 
-  constructor(private readonly file: string) {
+  constructor(file: string) {
+    // Not mapped where we looked, or a kernel without the advice.
+    this.maps = new FileMaps(file, 'reads fault its pages in');
     this.size = sizeOf(file);
   }
 
   /** After a commit: maps whatever the file grew by since the last call. */
   afterCommit(): void {
-    const a = this.broken ? null : nativeAddon();
+    const a = nativeAddon();
     if (!a || a.MADV_POPULATE_READ < 0) return;
     const from = BigInt(this.size);
-    this.size = sizeOf(this.file);
+    this.size = sizeOf(this.maps.file);
     const to = BigInt(this.size);
     if (to <= from) return;
-    for (let attempt = 0; attempt < 2; attempt++) {
-      if (!this.ranges || attempt > 0) this.ranges = mappingsOf(this.file);
-      const failed = this.ranges.some((r) => {
-        const lo = from > r.offset ? from : r.offset;
-        const end = r.offset + r.length;
-        const hi = to < end ? to : end;
-        return hi > lo && a.madvise(r.start + (lo - r.offset), hi - lo, a.MADV_POPULATE_READ) !== 0;
-      });
-      if (!failed && this.ranges.length) return;
-    }
-    // Not mapped where we looked, or a kernel without the advice: reads fault pages in as before.
-    this.broken = true;
-    log.debug(`populating the map of ${this.file} failed: reads fault its pages in`);
+    this.maps.each((r) => {
+      const lo = from > r.offset ? from : r.offset;
+      const end = r.offset + r.length;
+      const hi = to < end ? to : end;
+      return hi > lo ? a.madvise(r.start + (lo - r.offset), hi - lo, a.MADV_POPULATE_READ) : 0;
+    });
   }
 }
 
