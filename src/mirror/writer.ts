@@ -3,7 +3,8 @@
  * where the slave stands (two-way), then applies each TID whole: a TID's
  * records are held until its SYNC and written with the new sync-end-tid in
  * one LMDB transaction (several whole TIDs share one when they arrive
- * together), and acknowledged once durable. Everything about the stream is
+ * together), and acknowledged once durable. The transactions run on the
+ * store's commit thread when it has one, while the next part arrives. Everything about the stream is
  * validated; on any fault the whole TIDs received are kept, nothing past
  * them is applied, and the slave stays at a TID of the master.
  */
@@ -49,13 +50,16 @@ export interface WriterResult {
 }
 
 /**
- * How much of a TID the writer holds before writing it in a part. While a
- * part is written the link stalls (the transaction is synchronous), and
- * the SSH window and socket buffers upstream hold only a few MiB: at
+ * How much of a TID the writer holds before writing it in a part. When
+ * parts were written on the event loop the link stalled while each one was
+ * (the SSH window and socket buffers upstream hold only a few MiB): at
  * 64 MiB a bulk copy over SSH stalled for a few hundred ms at a time and
  * ran some 12% slower than at 8 MiB.
  */
 const APPLY_PART_BYTES = 8 * 1024 * 1024;
+
+/** Parts handed to the store and not yet in LMDB: one written while the next fills. */
+const MAX_PARTS_IN_FLIGHT = 2;
 
 /** The longest a whole TID is held back for the rest of its batch. */
 const BURST_WAIT_MS = 20;
@@ -98,8 +102,14 @@ export class MirrorWriter {
   private deferredBytes = 0;
   /** When the oldest TID in `deferred` became whole (performance.now()). */
   private deferredSince = 0;
+  /** Where the slave stands once every part handed to the store has landed. */
   private syncEndTid: Tid = 0n;
   private pfs = 0;
+  /** This session's parts: after one fails, the store writes none of the rest. */
+  private chain = 0;
+  /** Parts not yet landed (each settles without rejecting; a failure is kept in `fault`). */
+  private readonly landing = new Set<Promise<void>>();
+  private fault: { error: unknown } | undefined;
   private ackTarget: Tid = 0n;
   private acking = false;
   private records = 0;
@@ -114,6 +124,7 @@ export class MirrorWriter {
       // Whole TIDs that arrived before the fault are kept, as if written at once.
       try {
         this.writeDeferred();
+        await this.landed(0);
       } catch {
         // The fault stands; the slave stays at its last written TID.
       }
@@ -145,6 +156,7 @@ export class MirrorWriter {
     }
     const begSyncEndTid = store.syncEndTid(pfs);
     this.pfs = pfs;
+    this.chain = store.newMirrorChain();
     this.syncEndTid = begSyncEndTid;
     if (this.o.twoWay) {
       await channel.send({ type: MREC.TARGET, msg: { v: 1, version: STREAM_VERSION, sharedUuid: h.sharedUuid,
@@ -161,6 +173,8 @@ export class MirrorWriter {
     for (;;) {
       const idle = this.deferred !== undefined && channel.buffered === 0;
       const next = channel.next();
+      // Observed below; a part's failure may throw first.
+      next.catch(() => undefined);
       if (idle) {
         // Nothing more to hand: write what is whole before waiting for the
         // link, unless more TIDs of this batch are on their way and the
@@ -169,11 +183,15 @@ export class MirrorWriter {
         // fdatasync, not one each, 10 ms apart; a batch's last TID (a
         // stream's commit) is written at once, and no TID waits longer.
         const left = batch && this.deferred! < batch.end ? BURST_WAIT_MS - (performance.now() - this.deferredSince) : 0;
-        if (left <= 0 || await quietFor(next, left)) this.writeDeferred();
+        if (left <= 0 || await quietFor(next, left)) {
+          this.writeDeferred();
+          await this.landed();
+        }
       }
       const f: Frame | null = await next;
       if (f === null) {
         this.writeDeferred();
+        await this.landed(0);
         throw this.o.twoWay
           ? new H2Error('H2_TRANSPORT', `the source closed the link; the slave stays at ${formatTid(this.syncEndTid)}`)
           : protocol(`stream ended before its TERM (truncated?); the slave stays at ${formatTid(this.syncEndTid)}`);
@@ -233,10 +251,11 @@ export class MirrorWriter {
             // A huge TID: write what we have now; it stays invisible (and is
             // rolled back by pfs-upgrade) until its SYNC moves sync-end-tid.
             this.writeDeferred();
-            this.rebuildPatches();
-            store.applyMirror(pfs, this.pending);
+            await this.rebuildPatches();
+            this.post(this.pending);
             this.pending = [];
             this.pendingBytes = 0;
+            await this.landed();
           }
           break;
         }
@@ -253,14 +272,17 @@ export class MirrorWriter {
           lastSync = t;
           if (this.patches.length) {
             await Promise.all(this.patches.map((p) => p.base));
-            this.rebuildPatches();
+            await this.rebuildPatches();
           }
           if (t > this.syncEndTid) {
             if (this.deferred === undefined) this.deferredSince = performance.now();
             this.deferred = t;
             this.deferredOps = this.pending.length;
             this.deferredBytes = this.pendingBytes;
-            if (this.pendingBytes > maxBuffer / 4) this.writeDeferred();
+            if (this.pendingBytes > maxBuffer / 4) {
+              this.writeDeferred();
+              await this.landed();
+            }
           } else if (this.pending.length) {
             throw protocol('records for TIDs the slave already has');
           }
@@ -272,6 +294,7 @@ export class MirrorWriter {
           if (this.pending.length > this.deferredOps) throw protocol('TERM with records not yet synced');
           if (f.msg.endTid !== reached) throw protocol(`TERM at ${formatTid(f.msg.endTid)} but the stream reached ${formatTid(reached)}`);
           this.writeDeferred();
+          await this.landed(0);
           await store.flushed();
           if (this.o.twoWay) await channel.send({ type: MREC.ACK, msg: { v: 1, tid: this.syncEndTid } });
           log.debug(`Mirror-write: Completed, updated snapshot to ${formatTid(this.syncEndTid)}`);
@@ -299,9 +322,9 @@ export class MirrorWriter {
   }
 
   /** Fills in every PATCH placeholder of the current TID with its rebuilt, validated block. */
-  private rebuildPatches(): void {
+  private async rebuildPatches(): Promise<void> {
     for (const { op, msg, bytes, len } of this.patches.splice(0)) {
-      const data = this.unpatch(msg, bytes, len);
+      const data = await this.unpatch(msg, bytes, len);
       const v = validateRecord(msg.objId, msg.recType, msg.key, msg.payload, data);
       op.recType = v.recType;
       op.payload = v.payload;
@@ -315,12 +338,14 @@ export class MirrorWriter {
    * here, written or held back), cut or zero-extended to the new length,
    * with the patch bytes written over it.
    */
-  private unpatch(m: PatchMsg, bytes: Buffer, len: number): Buffer {
+  private async unpatch(m: PatchMsg, bytes: Buffer, len: number): Promise<Buffer> {
     let base = this.o.store.dataVersion(this.pfs, m.objId, m.key, m.baseTid);
-    if (!base && this.deferred !== undefined) {
+    if (!base && (this.deferred !== undefined || this.landing.size > 0)) {
       // The base is whole on this slave, but may still be in the TIDs held
-      // back to be written in one transaction: write them, then look again.
+      // back to be written in one transaction, or being written: write
+      // them, wait for them to land, then look again.
       this.writeDeferred();
+      await this.landed(0);
       base = this.o.store.dataVersion(this.pfs, m.objId, m.key, m.baseTid);
     }
     if (!base) {
@@ -332,7 +357,7 @@ export class MirrorWriter {
     return block;
   }
 
-  /** Writes the whole TIDs held back, with the new sync-end-tid, in one transaction. */
+  /** Hands the whole TIDs held back to the store, with the new sync-end-tid, as one transaction. */
   private writeDeferred(): void {
     const t = this.deferred;
     if (t === undefined) return;
@@ -341,10 +366,26 @@ export class MirrorWriter {
     this.deferred = undefined;
     this.deferredOps = 0;
     this.deferredBytes = 0;
-    this.o.store.applyMirror(this.pfs, ops, t);
+    this.post(ops, t);
     this.syncEndTid = t;
-    this.ack(t);
-    this.o.onProgress?.({ syncEndTid: t, records: this.records, bytes: this.o.channel.bytesIn });
+  }
+
+  /** Hands a part to the store; once it lands, a part that ends a TID is acknowledged. */
+  private post(ops: MirrorOp[], syncTid?: Tid): void {
+    const p: Promise<void> = this.o.store.applyMirror(this.pfs, ops, syncTid, this.chain).then(() => {
+      if (syncTid === undefined) return;
+      this.ack(syncTid);
+      this.o.onProgress?.({ syncEndTid: syncTid, records: this.records, bytes: this.o.channel.bytesIn });
+    }, (e: unknown) => {
+      this.fault ??= { error: e };
+    }).finally(() => this.landing.delete(p));
+    this.landing.add(p);
+  }
+
+  /** Waits until at most `max` parts are unlanded; throws the first part's failure. */
+  private async landed(max = MAX_PARTS_IN_FLIGHT - 1): Promise<void> {
+    while (this.landing.size > max && !this.fault) await Promise.race(this.landing);
+    if (this.fault) throw this.fault.error;
   }
 
   /** Acknowledges `tid` once it is on disk; acks coalesce while a flush is pending. */

@@ -1,22 +1,28 @@
 /**
- * The commit thread: writes the flush groups the event loop seals, one LMDB
- * transaction each, in the order they come. After a failure it writes
- * nothing more (later TIDs must not land before an earlier one) until the
- * event loop, having rewritten the failed ones itself, says `reset`.
+ * The commit thread: writes the flush groups the event loop seals, and a
+ * slave's mirror parts, one LMDB transaction each, in the order they come.
+ * After a failed flush group it writes nothing more (later TIDs must not
+ * land before an earlier one) until the event loop, having rewritten the
+ * failed ones itself, says `reset`. A failed mirror part stops only its own
+ * chain (its session): the part after it must not land without it.
  */
 import { workerData, type MessagePort } from 'node:worker_threads';
+import { H2Error } from '../errors.js';
 import { writeCommitJob, type CommitJob } from './commit-job.js';
 import { openLmdb } from './lmdb.js';
 import { MapPrefault } from './map-advice.js';
-import type { CommitReply, CommitThreadData, ToCommitThread } from './commit-thread.js';
+import { writeMirrorJob } from './mirror-job.js';
+import type { CommitThreadData, ThreadReply, ToCommitThread } from './commit-thread.js';
 
-const { dir, port, replies } = workerData as CommitThreadData & { port: MessagePort };
+const { dir, port, replies, adviceDepth } = workerData as CommitThreadData & { port: MessagePort };
 const counter = new Int32Array(replies);
-const env = openLmdb(dir);
+const env = openLmdb(dir, { adviceDepth });
 const prefault = new MapPrefault(env.dataFile);
 let stopped = false;
+/** Mirror chains with a failed part. */
+const brokenChains = new Set<number>();
 
-function answer(r: CommitReply): void {
+function answer(r: ThreadReply): void {
   port.postMessage(r);
   // After the message is queued: a waiter that wakes finds it.
   Atomics.add(counter, 0, 1);
@@ -28,6 +34,22 @@ port.on('message', (m: ToCommitThread) => {
     stopped = false;
   } else if (m.op === 'close') {
     void env.root.close().finally(() => port.close());
+  } else if (m.op === 'mirror') {
+    if (stopped || brokenChains.has(m.chain)) {
+      brokenChains.add(m.chain);
+      answer({ mirror: m.id, skipped: true });
+      return;
+    }
+    try {
+      writeMirrorJob(env, m.job);
+    } catch (e) {
+      brokenChains.add(m.chain);
+      answer({ mirror: m.id, error: (e as Error).message, ...(e instanceof H2Error ? { code: e.code } : {}) });
+      return;
+    }
+    answer({ mirror: m.id });
+    // A mirrored part is not read back soon: no reason to map it.
+    prefault.skipGrowth();
   } else {
     const job: CommitJob = m.job;
     if (stopped) {

@@ -43,7 +43,8 @@ export interface LmdbEnv {
  */
 export const NO_SYNC_FLUSH = 0x10000;
 
-export function openLmdb(dir: string, opts: { readOnly?: boolean } = {}): LmdbEnv {
+/** `adviceDepth`: another thread's `env.advice.depthBuffer`, to share its readaround holders. */
+export function openLmdb(dir: string, opts: { readOnly?: boolean; adviceDepth?: SharedArrayBuffer } = {}): LmdbEnv {
   try {
     const root = open<Buffer, Buffer>({
       path: dir,
@@ -64,7 +65,7 @@ export function openLmdb(dir: string, opts: { readOnly?: boolean } = {}): LmdbEn
       tidindex: sub('tidindex'),
       meta: sub('meta'),
       dataFile: path.join(dir, 'data.mdb'),
-      advice: new MapAdvice(path.join(dir, 'data.mdb')),
+      advice: new MapAdvice(path.join(dir, 'data.mdb'), opts.adviceDepth),
     };
     if (!opts.readOnly) {
       for (const f of ['data.mdb', 'lock.mdb']) {

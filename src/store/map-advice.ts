@@ -5,8 +5,11 @@
  * writer's scattered B-tree leaves and PATCH bases do not: on a store larger
  * than the page cache each of its faults pulled in megabytes and evicted the
  * working set. `randomly` turns readaround off (MADV_RANDOM) for the span of
- * a synchronous call and back on after it; the event loop runs nothing else
- * meanwhile, so no other read of this process sees the change.
+ * a synchronous call and back on after it. The commit thread writes a
+ * slave's mirror parts under the same advice: the two threads' MapAdvice
+ * count holders in one shared counter, so readaround comes back only when
+ * neither holds it off. (Between the count and the madvise the two can
+ * race; the loser only reads with the wrong readaround for a while.)
  */
 import fs from 'node:fs';
 import * as log from '../log.js';
@@ -64,10 +67,16 @@ class FileMaps {
 
 export class MapAdvice {
   private readonly maps: FileMaps;
-  private depth = 0;
+  /** [0]: holders in this process; share `depthBuffer` with another thread's MapAdvice of the file. */
+  private readonly depth: Int32Array;
 
-  constructor(file: string) {
+  constructor(file: string, depthBuffer: SharedArrayBuffer = new SharedArrayBuffer(4)) {
     this.maps = new FileMaps(file, "the mirror writer reads with the disk's readaround");
+    this.depth = new Int32Array(depthBuffer);
+  }
+
+  get depthBuffer(): SharedArrayBuffer {
+    return this.depth.buffer as SharedArrayBuffer;
   }
 
   /** Runs `fn` with readaround off on the map; nests, and restores it even when `fn` throws. */
@@ -86,12 +95,12 @@ export class MapAdvice {
    * goes on, so other reads of this process meanwhile fault page by page.
    */
   hold(): () => void {
-    if (this.depth++ === 0) this.advise('random');
+    if (Atomics.add(this.depth, 0, 1) === 0) this.advise('random');
     let held = true;
     return () => {
       if (!held) return;
       held = false;
-      if (--this.depth === 0) this.advise('normal');
+      if (Atomics.sub(this.depth, 0, 1) === 1) this.advise('normal');
     };
   }
 
@@ -135,6 +144,11 @@ export class MapPrefault {
       const hi = to < end ? to : end;
       return hi > lo ? a.madvise(r.start + (lo - r.offset), hi - lo, a.MADV_POPULATE_READ) : 0;
     });
+  }
+
+  /** The file grew by something not worth mapping (a mirrored part): the next commit maps only its own growth. */
+  skipGrowth(): void {
+    this.size = sizeOf(this.maps.file);
   }
 }
 

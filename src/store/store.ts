@@ -11,7 +11,8 @@ import * as log from '../log.js';
 import { nextTid, TID_MAX, TID_ZERO, type Tid } from '../tid.js';
 import { decodeLeaf, decodePayload, encodeLeaf, encodePayload, leafDeleteTid, stampDelete } from './codec.js';
 import { latestVersion, META_NEXTOBJ, META_STORE, writeCommitJob, type CommitJob, type CommitRecord } from './commit-job.js';
-import { CommitThread, type CommitReply } from './commit-thread.js';
+import { CommitThread, isMirrorReply, type CommitReply, type MirrorReply, type ThreadReply } from './commit-thread.js';
+import { packMirrorJob, writeMirrorJob, type MirrorOp } from './mirror-job.js';
 import {
   decodeRecKey, encodeLogicalKey, encodeRecKey, encodeTidIndexKey, LOGICAL_KEY_LEN, MAX_CREATE_TID, objPrefix, pfsPrefix, RECTYPE, REC_KEY_LEN,
   TIDEVENT, type LogicalKey, type RecType,
@@ -69,10 +70,7 @@ export interface MirrorEvent {
   payload?: Payload;
 }
 
-/** A change to apply on a slave: a record created, or a delete_tid stamped. */
-export type MirrorOp =
-  | { kind: 'create'; objId: number; recType: RecType; key: bigint; createTid: Tid; payload: Payload; data?: Buffer }
-  | { kind: 'delete'; objId: number; recType: RecType; key: bigint; createTid: Tid; deleteTid: Tid };
+export type { MirrorOp } from './mirror-job.js';
 
 export interface CommitResult {
   tid: Tid;
@@ -106,6 +104,13 @@ interface InFlight {
   failed: boolean;
 }
 
+/** A mirror part handed to the commit thread: settled when the thread answers. */
+interface MirrorWaiter {
+  syncTid: Tid | undefined;
+  resolve: () => void;
+  reject: (e: H2Error) => void;
+}
+
 /** A prefetch is a hint: nothing waits on one longer than this. */
 const PREFETCH_LIMIT_MS = 1000;
 
@@ -134,6 +139,10 @@ export class Store {
   /** The highest TID whose commit is in LMDB: how far a master's mirror stream may go. */
   private landedTid: Tid;
   private flushWaiters: Array<() => void> = [];
+  /** Mirror parts on the commit thread, by id. */
+  private readonly mirrorWaiters = new Map<number, MirrorWaiter>();
+  private mirrorIds = 0;
+  private mirrorChains = 0;
 
   private constructor(dir: string, env: LmdbEnv, meta: StoreMeta, readOnly: boolean) {
     this.dir = dir;
@@ -510,63 +519,79 @@ export class Store {
     return data ? { createTid, data } : undefined;
   }
 
+  /** A new mirror chain: parts of one session, none of which lands once one before it failed. */
+  newMirrorChain(): number {
+    return ++this.mirrorChains;
+  }
+
   /**
    * Applies mirrored changes to PFS `pfs` in one LMDB transaction and, when
    * `syncTid` is given, moves the PFS's sync-end-tid to it in the same
    * transaction: the slave's sync-end-tid never passes a TID whose records
    * are not all there. Re-applying the same changes is harmless.
+   *
+   * With a commit thread the part is written there, after whatever was
+   * handed to it before, and the promise settles once it is in LMDB (on
+   * disk) or failed; until then the store reads as before the part. Parts of
+   * one `chain` land in order, and none after one that failed. Without a
+   * thread it is written before this returns. `ops` may be reused at once.
    */
-  applyMirror(pfs: number, ops: MirrorOp[], syncTid?: Tid): void {
-    this.commit();
-    this.settle();
-    const { records, data, tidindex } = this.env;
-    const mark = Buffer.from([0]);
+  applyMirror(pfs: number, ops: MirrorOp[], syncTid?: Tid, chain = 0): Promise<void> {
     try {
-      // Scattered leaves and free pages: fault them in without readaround.
-      this.env.advice.randomly(() => this.env.root.transactionSync(() => {
-        for (const op of ops) {
-          const key = encodeRecKey({ pfs, objId: op.objId, recType: op.recType, key: op.key, createTid: op.createTid });
-          if (op.kind === 'create') {
-            records.putSync(key, encodeLeaf(0n, op.payload));
-            if (op.recType === RECTYPE.DATA) data.putSync(key, op.data ?? Buffer.alloc(0));
-            tidindex.putSync(encodeTidIndexKey(op.createTid, TIDEVENT.CREATE, key), mark);
-          } else {
-            const leaf = records.get(key);
-            if (!leaf) {
-              throw new H2Error('H2_PROTOCOL', `stream deletes a record the slave does not have (obj ${op.objId}, created ${op.createTid})`);
-            }
-            const had = leafDeleteTid(leaf);
-            if (had !== 0n && had !== op.deleteTid) {
-              throw new H2Error('H2_PROTOCOL', `stream would move a delete_tid the slave already has (obj ${op.objId}): history is immutable`);
-            }
-            records.putSync(key, stampDelete(leaf, op.deleteTid));
-            tidindex.putSync(encodeTidIndexKey(op.deleteTid, TIDEVENT.DELETE, key), mark);
-          }
-        }
-        if (syncTid !== undefined) this.setSyncEndTidInTxn(pfs, syncTid);
-      }, NO_SYNC_FLUSH));
-      this.dropHeadCache();
-      // A slave that moved is news for whoever mirrors it onwards (cascades).
-      if (syncTid !== undefined) for (const fn of this.commitListeners) fn(syncTid);
+      this.commit();
     } catch (e) {
-      this.dropHeadCache();
-      if (e instanceof H2Error) throw e;
-      if (this.diskNearlyFull()) throw new H2Error('ENOSPC', `mirror-write failed, store disk is full: ${(e as Error).message}`, { cause: e });
-      throw H2Error.store(`mirror-write transaction failed: ${(e as Error).message}`, e);
+      return Promise.reject(e);
     }
+    const job = packMirrorJob(pfs, ops, syncTid);
+    const thread = this.commitThread;
+    if (!thread) {
+      try {
+        this.settle();
+        writeMirrorJob(this.env, job);
+      } catch (e) {
+        return Promise.reject(this.mirrorFailed(e));
+      }
+      this.mirrorLanded(syncTid);
+      return Promise.resolve();
+    }
+    const id = ++this.mirrorIds;
+    return new Promise<void>((resolve, reject) => {
+      this.mirrorWaiters.set(id, { syncTid, resolve, reject });
+      thread.postMirror(id, chain, job);
+    });
   }
 
-  /**
-   * A slave's sync-end-tid changes with every mirrored TID; it is updated in
-   * place in the header's current version (as HAMMER updates its PFS
-   * record) rather than growing the header's history by one per TID.
-   */
-  private setSyncEndTidInTxn(pfs: number, tid: Tid): void {
-    const lkBuf = encodeLogicalKey(pfsHeaderKey(pfs));
-    const head = latestVersion(this.env, lkBuf);
-    if (!head || leafDeleteTid(head.value) !== 0n) throw new H2Error('ENOENT', `PFS #${pfs} does not exist`);
-    const h = decodeLeaf<PfsHeader>(head.value).payload;
-    this.env.records.putSync(head.key, encodeLeaf(0n, { ...h, syncEndTid: tid }));
+  private onMirrorReply(r: MirrorReply): void {
+    const w = this.mirrorWaiters.get(r.mirror);
+    if (!w) return;
+    this.mirrorWaiters.delete(r.mirror);
+
+    if (r.error === undefined && !r.skipped) {
+      // As landOldest: this turn's reads must see the part.
+      this.env.root.resetReadTxn();
+      this.mirrorLanded(w.syncTid);
+      w.resolve();
+      return;
+    }
+    const e = r.skipped
+      ? H2Error.store('mirror-write: part not written, an earlier write failed')
+      : r.code === 'H2_PROTOCOL' || r.code === 'ENOENT'
+        ? new H2Error(r.code, r.error!)
+        : new Error(r.error);
+    w.reject(this.mirrorFailed(e));
+  }
+
+  private mirrorLanded(syncTid: Tid | undefined): void {
+    this.dropHeadCache();
+    // A slave that moved is news for whoever mirrors it onwards (cascades).
+    if (syncTid !== undefined) for (const fn of this.commitListeners) fn(syncTid);
+  }
+
+  private mirrorFailed(e: unknown): H2Error {
+    this.dropHeadCache();
+    if (e instanceof H2Error) return e;
+    if (this.diskNearlyFull()) return new H2Error('ENOSPC', `mirror-write failed, store disk is full: ${(e as Error).message}`, { cause: e });
+    return H2Error.store(`mirror-write transaction failed: ${(e as Error).message}`, e);
   }
 
   // ---- writing -------------------------------------------------------------
@@ -606,7 +631,7 @@ export class Store {
    */
   startCommitThread(): void {
     if (this.readOnly || this.commitThread || this.closed) return;
-    this.commitThread = new CommitThread(this.dir, (r) => this.onCommitReply(r));
+    this.commitThread = new CommitThread(this.dir, this.env.advice.depthBuffer, (r) => this.onThreadReply(r), () => this.onThreadDeath());
   }
 
   /**
@@ -620,8 +645,8 @@ export class Store {
   commit(): CommitResult | null {
     this.rewriteFailed();
     if (this.group.isEmpty) return null;
-    if (this.commitThread && this.commitThread.pending >= MAX_IN_FLIGHT) {
-      this.commitThread.waitUntil(MAX_IN_FLIGHT - 1);
+    if (this.commitThread && this.inflight.length >= MAX_IN_FLIGHT) {
+      this.commitThread.waitWhile(() => this.inflight.length >= MAX_IN_FLIGHT);
       this.rewriteFailed();
     }
     const thread = this.commitThread;
@@ -668,6 +693,11 @@ export class Store {
     for (const fn of this.commitListeners) fn(tid);
   }
 
+  private onThreadReply(r: ThreadReply): void {
+    if (isMirrorReply(r)) this.onMirrorReply(r);
+    else this.onCommitReply(r);
+  }
+
   private onCommitReply(r: CommitReply): void {
     const f = this.inflight[0];
     if (!f || f.job.tid > r.tid) return;
@@ -698,7 +728,7 @@ export class Store {
     } else if (!this.inflight.some((f) => f.failed)) {
       return;
     } else {
-      thread.waitUntil(0);
+      thread.waitWhile(() => true);
     }
     while (this.inflight.length > 0) {
       const f = this.inflight[0]!;
@@ -710,6 +740,21 @@ export class Store {
       this.landOldest();
     }
     if (this.commitThread) thread.reset();
+  }
+
+  /**
+   * The commit thread died: its mirror parts fail (their sessions resume
+   * later), and flushed() callers wake to write the flush groups inline.
+   */
+  private onThreadDeath(): void {
+    const why = this.commitThread?.failure?.message ?? 'unknown';
+    for (const [id, w] of this.mirrorWaiters) {
+      this.mirrorWaiters.delete(id);
+      w.reject(H2Error.store(`mirror-write: the commit thread died (${why})`));
+    }
+    const fw = this.flushWaiters;
+    this.flushWaiters = [];
+    for (const fn of fw) fn();
   }
 
   /** The oldest in-flight group is in LMDB: its overlay goes. */
@@ -724,7 +769,7 @@ export class Store {
 
   /** Lands every in-flight group: before the event loop writes LMDB itself, or reads it as the truth. */
   private settle(): void {
-    this.commitThread?.waitUntil(0);
+    this.commitThread?.waitWhile(() => true);
     this.rewriteFailed();
   }
 

@@ -1,8 +1,9 @@
 import { expect } from 'chai';
 import { randomBytes } from 'node:crypto';
 import path from 'node:path';
-import { RECTYPE, Store, type LogicalKey, type XattrPayload } from '../../../src/store/index.js';
-import type { Tid } from '../../../src/tid.js';
+import { H2Error } from '../../../src/errors.js';
+import { newPfsHeader, RECTYPE, Store, type LogicalKey, type MirrorOp, type XattrPayload } from '../../../src/store/index.js';
+import { TID_MAX, type Tid } from '../../../src/tid.js';
 import { Vfs } from '../../../src/vfs/index.js';
 import { removeTmpDirs, tmpStore } from '../../helpers/tmp.js';
 
@@ -109,5 +110,102 @@ describe('store/commit thread (flush groups written off the event loop)', () => 
     open.push(again);
     expect(again.lastTid).to.equal(tid);
     expect(again.asOf(tid).get<XattrPayload>(xk(5n))?.name).to.equal('last');
+  });
+
+  describe('mirror parts', () => {
+    const SHARED = '00000000-0000-4000-8000-000000000001';
+
+    /** A slave PFS in a threaded store, and a TID far past anything it has. */
+    async function slave(): Promise<{ store: Store; pfs: number; t: Tid }> {
+      const store = threaded();
+      const pfs = store.allocPfsId();
+      store.putPfs(pfs, newPfsHeader('slave', { sharedUuid: SHARED }));
+      store.commit();
+      await store.flushed();
+      return { store, pfs, t: store.lastTid + 100n };
+    }
+
+    function mk(pfs: number, key: bigint, createTid: Tid, name: string): MirrorOp {
+      return { kind: 'create', objId: OBJ, recType: RECTYPE.XATTR, key, createTid, payload: xp(name) };
+    }
+
+    function named(store: Store, pfs: number, key: bigint, asOf: Tid = TID_MAX): string | undefined {
+      return (asOf === TID_MAX ? store.live() : store.asOf(asOf)).get<XattrPayload>({ pfs, objId: OBJ, recType: RECTYPE.XATTR, key })?.name;
+    }
+
+    it('writes a part off the event loop: the store reads as before until it lands, then the part, its sync-end-tid and listeners', async () => {
+      const { store, pfs, t } = await slave();
+      const heard: Tid[] = [];
+      store.onCommit((x) => heard.push(x));
+      const block = randomBytes(65_536);
+      const ops: MirrorOp[] = [mk(pfs, 1n, t, 'a'),
+        { kind: 'create', objId: OBJ + 1, recType: RECTYPE.DATA, key: 0n, createTid: t, payload: { v: 1, len: block.length }, data: block }];
+      const want = Buffer.from(block);
+      const landed = store.applyMirror(pfs, ops, t);
+      // The ops were copied when handed over: reusing them changes nothing.
+      ops.length = 0;
+      block.fill(0);
+      let done = false;
+      void landed.then(() => { done = true; });
+      if (!done) {
+        expect(named(store, pfs, 1n)).to.equal(undefined);
+        expect(store.syncEndTid(pfs)).to.equal(1n);
+      }
+      await landed;
+      expect(named(store, pfs, 1n)).to.equal('a');
+      expect(store.syncEndTid(pfs)).to.equal(t);
+      expect(heard).to.deep.equal([t]);
+      const data = store.dataVersion(pfs, OBJ + 1, 0n, t)!;
+      expect(data.equals(want), 'the block as handed over, not as changed after').to.equal(true);
+    });
+
+    it('a failed part rejects with H2_PROTOCOL and nothing of it lands; the rest of its chain is skipped, another chain goes on', async () => {
+      const { store, pfs, t } = await slave();
+      const chain = store.newMirrorChain();
+      const missing: MirrorOp = { kind: 'delete', objId: OBJ, recType: RECTYPE.XATTR, key: 9n, createTid: t - 50n, deleteTid: t };
+      const bad = store.applyMirror(pfs, [mk(pfs, 1n, t, 'in the bad part'), missing], t, chain);
+      const after = store.applyMirror(pfs, [mk(pfs, 2n, t + 1n, 'after it')], t + 1n, chain);
+      const other = store.applyMirror(pfs, [mk(pfs, 3n, t + 2n, 'other chain')], t + 2n, store.newMirrorChain());
+      const [r1, r2, r3] = await Promise.allSettled([bad, after, other]);
+      expect(r1.status).to.equal('rejected');
+      expect(((r1 as PromiseRejectedResult).reason as H2Error).code).to.equal('H2_PROTOCOL');
+      expect(r2.status).to.equal('rejected');
+      expect(((r2 as PromiseRejectedResult).reason as H2Error).code).to.equal('H2_STORE');
+      expect(r3.status).to.equal('fulfilled');
+      expect(named(store, pfs, 1n)).to.equal(undefined);
+      expect(named(store, pfs, 2n)).to.equal(undefined);
+      expect(named(store, pfs, 3n)).to.equal('other chain');
+      expect(store.syncEndTid(pfs)).to.equal(t + 2n);
+    });
+
+    it('keeps the order of commits and parts handed over in turn, with a commit staged before a part landing first', async () => {
+      const { store, pfs, t } = await slave();
+      store.stage({ lk: xk(1n), payload: xp('staged before') });
+      const p1 = store.applyMirror(pfs, [mk(pfs, 1n, t, 'one')], t);
+      const staged = store.lastTid;
+      store.stage({ lk: xk(1n), payload: xp('staged after') });
+      const c2 = store.commit()!.tid;
+      const p2 = store.applyMirror(pfs, [mk(pfs, 1n, t + 1n, 'two')], t + 1n);
+      await Promise.all([p1, p2, store.flushed()]);
+      expect(store.asOf(staged).get<XattrPayload>(xk(1n))?.name).to.equal('staged before');
+      expect(store.asOf(c2).get<XattrPayload>(xk(1n))?.name).to.equal('staged after');
+      expect(named(store, pfs, 1n, t)).to.equal('one');
+      expect(named(store, pfs, 1n)).to.equal('two');
+      expect(store.syncEndTid(pfs)).to.equal(t + 1n);
+      // Both versions of the mirrored key are there, as the master made them.
+      expect(store.versions(pfs, OBJ).filter((v) => v.recType === RECTYPE.XATTR).map((v) => v.createTid)).to.deep.equal([t, t + 1n]);
+    });
+
+    it('close() lands the parts in flight', async () => {
+      const { store, pfs, t } = await slave();
+      const p = store.applyMirror(pfs, [mk(pfs, 1n, t, 'landed at close')], t);
+      const dir = store.dir;
+      await open.pop()!.close();
+      await p;
+      const again = Store.open(dir);
+      open.push(again);
+      expect(named(again, pfs, 1n, t)).to.equal('landed at close');
+      expect(again.syncEndTid(pfs)).to.equal(t);
+    });
   });
 });

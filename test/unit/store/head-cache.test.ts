@@ -61,20 +61,20 @@ describe('store/head-cache', () => {
     expect(liveScan(s, 0x20000n, 0x2ffffn)).to.deep.equal(['a']);
   });
 
-  it('mirror apply, rollback and destroy are seen at once', () => {
+  it('mirror apply, rollback and destroy are seen at once', async () => {
     const s = newStore();
     const pfs = s.allocPfsId();
     s.putPfs(pfs, { v: 1, mode: 'slave', sharedUuid: '00000000-0000-4000-8000-000000000001', uniqueUuid: '00000000-0000-4000-8000-000000000002', label: '', syncBegTid: 0n, syncEndTid: 1n } as never);
     s.commit();
     expect(liveName(s, 0x30000n, pfs)).to.equal(undefined);
     const t = s.lastTid + 10n;
-    s.applyMirror(pfs, [{ kind: 'create', objId: OBJ, recType: RECTYPE.XATTR, key: 0x30000n, createTid: t, payload: xp('mirrored') }], t);
+    await s.applyMirror(pfs, [{ kind: 'create', objId: OBJ, recType: RECTYPE.XATTR, key: 0x30000n, createTid: t, payload: xp('mirrored') }], t);
     expect(liveName(s, 0x30000n, pfs)).to.equal('mirrored');
     expect(liveScan(s, 0x30000n, 0x3ffffn, pfs)).to.deep.equal(['mirrored']);
     s.rollbackPfs(pfs, t - 1n);
     expect(liveName(s, 0x30000n, pfs)).to.equal(undefined);
     expect(liveScan(s, 0x30000n, 0x3ffffn, pfs)).to.deep.equal([]);
-    s.applyMirror(pfs, [{ kind: 'create', objId: OBJ, recType: RECTYPE.XATTR, key: 0x30000n, createTid: t, payload: xp('again') }], t);
+    await s.applyMirror(pfs, [{ kind: 'create', objId: OBJ, recType: RECTYPE.XATTR, key: 0x30000n, createTid: t, payload: xp('again') }], t);
     expect(liveName(s, 0x30000n, pfs)).to.equal('again');
     s.destroyPfs(pfs);
     expect(liveName(s, 0x30000n, pfs)).to.equal(undefined);

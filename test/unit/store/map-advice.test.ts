@@ -82,7 +82,7 @@ describe('store/map-advice', () => {
     expect(a.randomly(() => 42)).to.equal(42);
   });
 
-  it('applies mirrored records and reads PATCH bases with readaround off', () => {
+  it('applies mirrored records and reads PATCH bases with readaround off', async () => {
     const s = tmpStore();
     stores.push(s);
     const file = path.join(s.dir, 'data.mdb');
@@ -100,7 +100,7 @@ describe('store/map-advice', () => {
       s.commit();
       const t = s.lastTid + 10n;
       const block = Buffer.alloc(4096, 9);
-      s.applyMirror(pfs, [{ kind: 'create', objId: 300, recType: RECTYPE.DATA, key: 0n, createTid: t, payload: { v: 1, len: 4096 } satisfies DataPayload, data: block }], t);
+      await s.applyMirror(pfs, [{ kind: 'create', objId: 300, recType: RECTYPE.DATA, key: 0n, createTid: t, payload: { v: 1, len: 4096 } satisfies DataPayload, data: block }], t);
       expect(s.dataVersion(pfs, 300, 0n, t)?.equals(block)).to.equal(true);
     } finally {
       MapAdvice.prototype.randomly = orig;
