@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Rebuilds vendor/fuse-native/prebuilds/linux-x64/node.napi.node: fuse-native's
-# own source from node_modules with vendor/fuse-native/utimens-mtime.patch and
-# vendor/fuse-native/inline-dispatch.patch.
+# own source from node_modules with vendor/fuse-native/utimens-mtime.patch,
+# inline-dispatch.patch and reply-thread.patch.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 work=$(mktemp -d)
@@ -14,6 +14,7 @@ done
 cd "$work/fn"
 patch -p1 < "$root/vendor/fuse-native/utimens-mtime.patch"
 patch -p1 < "$root/vendor/fuse-native/inline-dispatch.patch"
+patch -p1 < "$root/vendor/fuse-native/reply-thread.patch"
 node_gyp="$(dirname "$(command -v npm)")/../lib/node_modules/npm/node_modules/node-gyp/bin/node-gyp.js"
 node "$node_gyp" rebuild --nodedir="${NODEDIR:-/usr}"
 strip --strip-unneeded -o "$root/vendor/fuse-native/prebuilds/linux-x64/node.napi.node" build/Release/fuse.node
