@@ -134,7 +134,7 @@ export class MirrorReader {
 
   /** Sends (beg, end]; returns the TID reached (end, or the last SYNC if stopped early). */
   private async sendBatch(beg: Tid, end: Tid): Promise<Tid> {
-    const { store, pfs, channel } = this.o;
+    const { store, pfs } = this.o;
     log.debug(`Mirror-read: Mirror ${formatTid(beg)} to ${formatTid(end)}`);
     // A slave's first batch is the bulk copy: say how big it will be (no prescan of data).
     const bulk = beg <= 1n;

@@ -141,6 +141,11 @@ export class CommitThread {
     }
   }
 
+  /** Blocks until every job posted is answered (or the thread died). */
+  drain(): void {
+    this.waitWhile(() => true);
+  }
+
   async close(): Promise<void> {
     if (this.exited) return;
     this.closing = true;

@@ -557,7 +557,12 @@ export class Store {
     const id = ++this.mirrorIds;
     return new Promise<void>((resolve, reject) => {
       this.mirrorWaiters.set(id, { syncTid, resolve, reject });
-      thread.postMirror(id, chain, job);
+      try {
+        thread.postMirror(id, chain, job);
+      } catch (e) {
+        this.mirrorWaiters.delete(id);
+        reject(H2Error.store(`mirror-write: the commit thread died (${(e as Error).message})`, e));
+      }
     });
   }
 
@@ -565,7 +570,6 @@ export class Store {
     const w = this.mirrorWaiters.get(r.mirror);
     if (!w) return;
     this.mirrorWaiters.delete(r.mirror);
-
     if (r.error === undefined && !r.skipped) {
       // As landOldest: this turn's reads must see the part.
       this.env.root.resetReadTxn();
@@ -728,7 +732,7 @@ export class Store {
     } else if (!this.inflight.some((f) => f.failed)) {
       return;
     } else {
-      thread.waitWhile(() => true);
+      thread.drain();
     }
     while (this.inflight.length > 0) {
       const f = this.inflight[0]!;
@@ -769,7 +773,7 @@ export class Store {
 
   /** Lands every in-flight group: before the event loop writes LMDB itself, or reads it as the truth. */
   private settle(): void {
-    this.commitThread?.waitWhile(() => true);
+    this.commitThread?.drain();
     this.rewriteFailed();
   }
 

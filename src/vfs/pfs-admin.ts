@@ -105,7 +105,7 @@ export class PfsAdmin {
       throw H2Error.usage('pfs-slave needs shared-uuid=<the master\'s shared-uuid>', 'H2_USAGE',
         'h2fs pfs-status MASTER | grep shared-uuid');
     }
-    const [parentPath, name] = splitParent(path);
+    const [parentPath] = splitParent(path);
     const parent = this.vfs.resolve(parentPath);
     if (parent.pfs !== 0 || parent.asOf !== TID_MAX) {
       throw new H2Error('H2_NOT_PFS', 'PFS links may only be created in the root PFS (HAMMER: via the main filesystem mount)');

@@ -5,7 +5,7 @@
  */
 import { expect } from 'chai';
 import path from 'node:path';
-import { daemonPidOf, mount, rssOf, sh, useMountedStore } from '../helpers/h2fs.js';
+import { daemonPidOf, rssOf, sh, useMountedStore } from '../helpers/h2fs.js';
 
 const SIZE = 2 * 1024 * 1024 * 1024;
 const LIMIT_KIB = 300 * 1024;

@@ -6,7 +6,7 @@
 import { expect } from 'chai';
 import fs from 'node:fs';
 import { execFileSync } from 'node:child_process';
-import { h2fs, H2FS_BIN, h2fsOk, mount, sh, tarMd5, useMountedStore } from '../helpers/h2fs.js';
+import { h2fs, H2FS_BIN, h2fsOk, sh, tarMd5, useMountedStore } from '../helpers/h2fs.js';
 import { tmpDir } from '../helpers/tmp.js';
 
 function statusField(out: string, key: string): string {

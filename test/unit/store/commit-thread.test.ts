@@ -125,7 +125,7 @@ describe('store/commit thread (flush groups written off the event loop)', () => 
       return { store, pfs, t: store.lastTid + 100n };
     }
 
-    function mk(pfs: number, key: bigint, createTid: Tid, name: string): MirrorOp {
+    function mk(key: bigint, createTid: Tid, name: string): MirrorOp {
       return { kind: 'create', objId: OBJ, recType: RECTYPE.XATTR, key, createTid, payload: xp(name) };
     }
 
@@ -138,7 +138,7 @@ describe('store/commit thread (flush groups written off the event loop)', () => 
       const heard: Tid[] = [];
       store.onCommit((x) => heard.push(x));
       const block = randomBytes(65_536);
-      const ops: MirrorOp[] = [mk(pfs, 1n, t, 'a'),
+      const ops: MirrorOp[] = [mk(1n, t, 'a'),
         { kind: 'create', objId: OBJ + 1, recType: RECTYPE.DATA, key: 0n, createTid: t, payload: { v: 1, len: block.length }, data: block }];
       const want = Buffer.from(block);
       const landed = store.applyMirror(pfs, ops, t);
@@ -163,9 +163,9 @@ describe('store/commit thread (flush groups written off the event loop)', () => 
       const { store, pfs, t } = await slave();
       const chain = store.newMirrorChain();
       const missing: MirrorOp = { kind: 'delete', objId: OBJ, recType: RECTYPE.XATTR, key: 9n, createTid: t - 50n, deleteTid: t };
-      const bad = store.applyMirror(pfs, [mk(pfs, 1n, t, 'in the bad part'), missing], t, chain);
-      const after = store.applyMirror(pfs, [mk(pfs, 2n, t + 1n, 'after it')], t + 1n, chain);
-      const other = store.applyMirror(pfs, [mk(pfs, 3n, t + 2n, 'other chain')], t + 2n, store.newMirrorChain());
+      const bad = store.applyMirror(pfs, [mk(1n, t, 'in the bad part'), missing], t, chain);
+      const after = store.applyMirror(pfs, [mk(2n, t + 1n, 'after it')], t + 1n, chain);
+      const other = store.applyMirror(pfs, [mk(3n, t + 2n, 'other chain')], t + 2n, store.newMirrorChain());
       const [r1, r2, r3] = await Promise.allSettled([bad, after, other]);
       expect(r1.status).to.equal('rejected');
       expect(((r1 as PromiseRejectedResult).reason as H2Error).code).to.equal('H2_PROTOCOL');
@@ -181,11 +181,11 @@ describe('store/commit thread (flush groups written off the event loop)', () => 
     it('keeps the order of commits and parts handed over in turn, with a commit staged before a part landing first', async () => {
       const { store, pfs, t } = await slave();
       store.stage({ lk: xk(1n), payload: xp('staged before') });
-      const p1 = store.applyMirror(pfs, [mk(pfs, 1n, t, 'one')], t);
+      const p1 = store.applyMirror(pfs, [mk(1n, t, 'one')], t);
       const staged = store.lastTid;
       store.stage({ lk: xk(1n), payload: xp('staged after') });
       const c2 = store.commit()!.tid;
-      const p2 = store.applyMirror(pfs, [mk(pfs, 1n, t + 1n, 'two')], t + 1n);
+      const p2 = store.applyMirror(pfs, [mk(1n, t + 1n, 'two')], t + 1n);
       await Promise.all([p1, p2, store.flushed()]);
       expect(store.asOf(staged).get<XattrPayload>(xk(1n))?.name).to.equal('staged before');
       expect(store.asOf(c2).get<XattrPayload>(xk(1n))?.name).to.equal('staged after');
@@ -198,7 +198,7 @@ describe('store/commit thread (flush groups written off the event loop)', () => 
 
     it('close() lands the parts in flight', async () => {
       const { store, pfs, t } = await slave();
-      const p = store.applyMirror(pfs, [mk(pfs, 1n, t, 'landed at close')], t);
+      const p = store.applyMirror(pfs, [mk(1n, t, 'landed at close')], t);
       const dir = store.dir;
       await open.pop()!.close();
       await p;

@@ -135,7 +135,7 @@ describe('transport/bwlimit', () => {
     const rate = 100_000;
     const start = time.ms;
     const lim = new BandwidthLimit(rate, time.now);
-    const { pushes } = attach(lim, time);
+    attach(lim, time);
     await pump(lim, [payload(1_000_000)]);
     const elapsed = time.ms - start;
     // The bucket starts full (one slice, 5000 bytes), then everything is paid for.
