@@ -4,9 +4,10 @@
  * records are held until its SYNC and written with the new sync-end-tid in
  * one LMDB transaction (several whole TIDs share one when they arrive
  * together), and acknowledged once durable. The transactions run on the
- * store's commit thread when it has one, while the next part arrives. Everything about the stream is
- * validated; on any fault the whole TIDs received are kept, nothing past
- * them is applied, and the slave stays at a TID of the master.
+ * store's commit thread when it has one, while the next part arrives.
+ * Everything about the stream is validated; on any fault the whole TIDs
+ * received are kept, nothing past them is applied, and the slave stays at
+ * a TID of the master.
  */
 import { H2Error } from '../errors.js';
 import * as log from '../log.js';

@@ -9,7 +9,7 @@ import { H2Error } from '../errors.js';
 import type { Tid } from '../tid.js';
 import { decodeLeaf, encodeLeaf, leafDeleteTid, stampDelete } from './codec.js';
 import { latestVersion } from './commit-job.js';
-import { encodeLogicalKey, encodeRecKey, encodeTidIndexKey, REC_KEY_LEN, RECTYPE, TIDEVENT, type RecType } from './keys.js';
+import { decodeRecKey, encodeLogicalKey, encodeRecKey, encodeTidIndexKey, LOGICAL_KEY_LEN, REC_KEY_LEN, RECTYPE, TIDEVENT, type RecType } from './keys.js';
 import { NO_SYNC_FLUSH, type LmdbEnv } from './lmdb.js';
 import { pfsHeaderKey, type PfsHeader } from './pfs.js';
 import type { Payload } from './record.js';
@@ -35,6 +35,7 @@ export interface MirrorJob {
 const CREATE = 0;
 const DELETE = 1;
 const MARK = Buffer.from([0]);
+const EMPTY = Buffer.alloc(0);
 
 /** Packs `ops` for writeMirrorJob: every key, leaf and block copied once into one buffer. */
 export function packMirrorJob(pfs: number, ops: MirrorOp[], syncTid?: Tid): MirrorJob {
@@ -76,8 +77,6 @@ export function packMirrorJob(pfs: number, ops: MirrorOp[], syncTid?: Tid): Mirr
   return { pfs, ...(syncTid === undefined ? {} : { syncTid }), ops: ab };
 }
 
-const EMPTY = Buffer.alloc(0);
-
 /**
  * Applies a packed part in one transaction: creates records, stamps
  * delete_tids, and, with a syncTid, moves the PFS's sync-end-tid in the
@@ -95,7 +94,6 @@ export function writeMirrorJob(env: LmdbEnv, job: MirrorJob): void {
       const kind = b.readUInt8(at);
       const key = b.subarray(at + 1, at + 1 + REC_KEY_LEN);
       at += 1 + REC_KEY_LEN;
-      const createTid = key.readBigUInt64BE(REC_KEY_LEN - 8);
       if (kind === CREATE) {
         const leafLen = b.readUInt32BE(at);
         records.putSync(key, b.subarray(at + 4, at + 4 + leafLen));
@@ -106,7 +104,7 @@ export function writeMirrorJob(env: LmdbEnv, job: MirrorJob): void {
           data.putSync(key, b.subarray(at, at + dataLen - 1));
           at += dataLen - 1;
         }
-        tidindex.putSync(encodeTidIndexKey(createTid, TIDEVENT.CREATE, key), MARK);
+        tidindex.putSync(encodeTidIndexKey(key.readBigUInt64BE(LOGICAL_KEY_LEN), TIDEVENT.CREATE, key), MARK);
       } else {
         const deleteTid = b.readBigUInt64BE(at);
         at += 8;
@@ -119,8 +117,7 @@ export function writeMirrorJob(env: LmdbEnv, job: MirrorJob): void {
 
 function stampMirroredDelete(env: LmdbEnv, key: Buffer, deleteTid: Tid): void {
   const leaf = env.records.get(key);
-  const objId = Number(key.readBigUInt64BE(2));
-  const createTid = key.readBigUInt64BE(REC_KEY_LEN - 8);
+  const { objId, createTid } = decodeRecKey(key);
   if (!leaf) {
     throw new H2Error('H2_PROTOCOL', `stream deletes a record the slave does not have (obj ${objId}, created ${createTid})`);
   }
