@@ -138,6 +138,7 @@ export class Store {
   private layeredHead: RecordView;
   /** The highest TID whose commit is in LMDB: how far a master's mirror stream may go. */
   private landedTid: Tid;
+  private landedBytes = 0;
   private flushWaiters: Array<() => void> = [];
   /** Mirror parts on the commit thread, by id. */
   private readonly mirrorWaiters = new Map<number, MirrorWaiter>();
@@ -261,6 +262,11 @@ export class Store {
   /** Bytes of staged blocks not in LMDB yet, in flight ones included. */
   get stagedDataBytes(): number {
     return this.inflight.reduce((n, f) => n + f.group.dataBytes, this.group.dataBytes);
+  }
+
+  /** Data bytes of every flush group landed in LMDB since open (the disk space they took may not show in statfs yet). */
+  get landedDataBytes(): number {
+    return this.landedBytes;
   }
 
   /** Staged records, in flight ones included. */
@@ -693,6 +699,7 @@ export class Store {
     // LMDB has its own copy now; nothing else holds a staged block past the commit.
     if (this.recycleBlock) for (const rec of group.all()) if (rec.pooled && rec.data) this.recycleBlock(rec.data);
     if (tid > this.landedTid) this.landedTid = tid;
+    this.landedBytes += group.dataBytes;
     this.liveGen++;
     for (const fn of this.commitListeners) fn(tid);
   }

@@ -132,6 +132,7 @@ export class Vfs {
   private readonly gid: number;
   private freeBytes = Number.POSITIVE_INFINITY;
   private freeCheckedAt = 0;
+  private landedAtCheck = 0;
   /** Full-size block buffers (see blockBuffer). */
   private readonly blocks: BlockPool;
 
@@ -696,7 +697,9 @@ export class Vfs {
   /**
    * Refuses a write with ENOSPC while the store's disk could not take the
    * flush group: better than accepting data that can never commit. statfs is
-   * sampled at most every 100 ms; the reserve covers LMDB's own pages.
+   * sampled at most every 100 ms; groups that landed since the sample left
+   * the staged count but not yet the free count, so they are counted too. The
+   * reserve covers LMDB's own pages.
    */
   private checkSpace(incoming: number): void {
     const now = Date.now();
@@ -704,8 +707,10 @@ export class Vfs {
       const s = fs.statfsSync(this.store.dir);
       this.freeBytes = s.bavail * s.bsize;
       this.freeCheckedAt = now;
+      this.landedAtCheck = this.store.landedDataBytes;
     }
-    const need = (this.store.stagedDataBytes + incoming) * 1.25 + SPACE_RESERVE;
+    const sinceCheck = this.store.landedDataBytes - this.landedAtCheck;
+    const need = (this.store.stagedDataBytes + sinceCheck + incoming) * 1.25 + SPACE_RESERVE;
     if (this.freeBytes < need) throw H2Error.posix('ENOSPC', 'no space left for the flush group');
   }
 

@@ -39,6 +39,7 @@ describe('a full disk under the store', function () {
     expect(dd.status).to.not.equal(0);
     expect(dd.stderr).to.match(/No space left on device/);
     const written = fs.statSync(path.join(m.mnt, 'fill')).size;
+    console.log(`      accepted ${(written / 1048576).toFixed(1)} MiB on a 40 MiB disk`);
     expect(written).to.be.greaterThan(0);
     expect(written).to.be.lessThan(40 * 1024 * 1024);
     // The daemon is alive and commits what it accepted.
