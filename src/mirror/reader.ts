@@ -152,6 +152,9 @@ export class MirrorReader {
       try {
         const r = store.scanEvents(pfs, beg, end, cursor, chunk, txn);
         cursor = r.cursor;
+        if (this.targetPatches && beg > 1n) {
+          await store.prefetchBases(pfs, r.events.filter((ev) => ev.kind === 'create' && ev.recType === RECTYPE.DATA), beg);
+        }
         for (const ev of r.events) {
           if (curTid !== undefined && ev.tid !== curTid) {
             await this.send({ type: MREC.SYNC, msg: { v: 1, tid: curTid, count } });

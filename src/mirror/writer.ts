@@ -63,6 +63,14 @@ const APPLY_PART_BYTES = 8 * 1024 * 1024;
 /** Parts handed to the store and not yet in LMDB: one written while the next fills. */
 const MAX_PARTS_IN_FLIGHT = 2;
 
+/**
+ * How many new records of a batch have the B-tree leaves they will go into
+ * read ahead: enough for any incremental round (whose records land all over
+ * a large store), and no worker round trip per record in a bulk copy (whose
+ * records land at the end of the tree, in pages just written).
+ */
+const PREFETCH_NEW_PER_BATCH = 4096;
+
 /** The longest a whole TID is held back for the rest of its batch. */
 const BURST_WAIT_MS = 20;
 
@@ -170,6 +178,7 @@ export class MirrorWriter {
     let lastEvent: Tid = 0n;
     let lastSync: Tid = 0n;
     let tidCount = 0;
+    let prefetchLeft = 0;
     const maxBuffer = this.o.maxBufferBytes ?? APPLY_PART_BYTES;
 
     for (;;) {
@@ -209,6 +218,7 @@ export class MirrorWriter {
             throw protocol(`stream starts at ${formatTid(begTid)} but the slave is at ${formatTid(at)}: it would leave a gap`);
           }
           batch = { beg: begTid, end: endTid };
+          prefetchLeft = PREFETCH_NEW_PER_BATCH;
           lastEvent = begTid;
           lastSync = begTid;
           break;
@@ -238,6 +248,13 @@ export class MirrorWriter {
             this.pending.push({ kind: 'create', objId: f.msg.objId, recType: v.recType, key: f.msg.key,
               createTid: f.msg.createTid, payload: v.payload, ...(f.data.length ? { data: f.data } : {}) });
             this.pendingBytes += f.data.length + 256;
+            // A new version goes next to its older ones, in a leaf of a part of the store not read
+            // for a while: a lookup of the key that is not there yet reads that leaf (and, with data,
+            // the data tree's) ahead of the transaction.
+            if (prefetchLeft > 0 && this.syncEndTid > 0n) {
+              prefetchLeft--;
+              void store.prefetchRecord(pfs, f.msg.objId, v.recType, f.msg.key, f.msg.createTid, f.data.length > 0);
+            }
           } else {
             if (f.msg.deleteTid <= f.msg.createTid) throw protocol('a record deleted before it was created');
             const recType = validateKey(f.msg.objId, f.msg.recType, f.msg.key);

@@ -493,7 +493,39 @@ export class Store {
   prefetchRecord(pfs: number, objId: number, recType: RecType, key: bigint, createTid: Tid, data: boolean): Promise<void> {
     const recKey = encodeRecKey({ pfs, objId, recType, key, createTid });
     const release = this.env.advice.hold();
-    const one = (db: BinDb): Promise<void> => new Promise<void>((resolve) => {
+    return Promise.all([this.prefetchKey(this.env.records, recKey), ...(data ? [this.prefetchKey(this.env.data, recKey)] : [])])
+      .then(release);
+  }
+
+  /**
+   * Reads ahead what dataBefore() will read for each of these new block
+   * versions: the leaf that holds their older versions, then the newest
+   * older block created at or before `notAfter`. The bases of an
+   * incremental batch's PATCHes are scattered over a store, and read by
+   * the mirror reader one at a time they would come from disk one after
+   * the other. Never rejects.
+   */
+  async prefetchBases(pfs: number, blocks: ReadonlyArray<{ objId: number; key: bigint; createTid: Tid }>, notAfter: Tid): Promise<void> {
+    if (blocks.length === 0) return;
+    const release = this.env.advice.hold();
+    try {
+      await Promise.all(blocks.map((b) =>
+        this.prefetchKey(this.env.records, encodeRecKey({ pfs, objId: b.objId, recType: RECTYPE.DATA, key: b.key, createTid: b.createTid }))));
+      const bases: Promise<void>[] = [];
+      for (const b of blocks) {
+        if (b.createTid <= 1n) continue;
+        const v = latestVersion(this.env, encodeLogicalKey({ pfs, objId: b.objId, recType: RECTYPE.DATA, key: b.key }), b.createTid - 1n);
+        if (v && v.key.readBigUInt64BE(LOGICAL_KEY_LEN) <= notAfter) bases.push(this.prefetchKey(this.env.data, Buffer.from(v.key)));
+      }
+      await Promise.all(bases);
+    } finally {
+      release();
+    }
+  }
+
+  /** One key's pages into the page cache on a worker thread; resolves when done or after PREFETCH_LIMIT_MS. */
+  private prefetchKey(db: BinDb, recKey: Buffer): Promise<void> {
+    return new Promise<void>((resolve) => {
       const timer = setTimeout(resolve, PREFETCH_LIMIT_MS);
       try {
         // lmdb-js calls back only on success; the timer covers the rest.
@@ -506,7 +538,6 @@ export class Store {
         resolve();
       }
     });
-    return Promise.all([one(this.env.records), ...(data ? [one(this.env.data)] : [])]).then(release);
   }
 
   /**

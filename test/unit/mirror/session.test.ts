@@ -291,13 +291,16 @@ for (const onThread of [false, true]) {
         for (let b = 0; b < 20; b++) m.vfs.write(fh, Buffer.alloc(100, b + 1), 100, b * 65_536 + 500);
         m.vfs.release(fh);
         const tid = commit(m);
-        /** What the writer does, in order: 'p' a base prefetched, 'd' a deleted record's leaf, 'r' a base read; and the parts it writes. */
+        /**
+         * What the writer does, in order: 'p' a base prefetched, 'd' a deleted record's leaf, 'n' the
+         * leaf a new record goes into, 'r' a base read; and the parts it writes.
+         */
         const watch = (store: Store): { events: string[]; parts: () => number } => {
           const events: string[] = [];
           let parts = 0;
           const prefetch = store.prefetchRecord.bind(store);
           store.prefetchRecord = (pfs, objId, recType, key, createTid, data) => {
-            events.push(data ? 'p' : 'd');
+            events.push(createTid > store.syncEndTid(pfs) ? 'n' : data ? 'p' : 'd');
             return prefetch(pfs, objId, recType, key, createTid, data);
           };
           const version = store.dataVersion.bind(store);
@@ -309,11 +312,36 @@ for (const onThread of [false, true]) {
           return { events, parts: () => parts };
         };
 
+        // The master reads each PATCH base after asking for all of its chunk's at once.
+        const masterEvents: string[] = [];
+        const bases = m.store.prefetchBases.bind(m.store);
+        m.store.prefetchBases = (pfs, blocks, notAfter) => {
+          masterEvents.push(`b${blocks.length}`);
+          return bases(pfs, blocks, notAfter);
+        };
+        const before = m.store.dataBefore.bind(m.store);
+        m.store.dataBefore = (pfs, objId, key, t, notAfter) => {
+          masterEvents.push('r');
+          return before(pfs, objId, key, t, notAfter);
+        };
         const w = watch(whole.store);
         const r = await twoWaySession(m.store, 1, whole.store, 1);
+        m.store.prefetchBases = bases;
+        m.store.dataBefore = before;
+        let announced = 0;
+        let read = 0;
+        for (const e of masterEvents) {
+          if (e === 'r') expect(++read, 'bases read vs asked for').to.be.at.most(announced);
+          else announced += Number(e.slice(1));
+        }
+        expect([announced, read]).to.deep.equal([20, 20]);
         fulfilled(r.writer, 'second run');
         expect(r.frames.filter((f) => f.type === MREC.PATCH)).to.have.length(20);
-        expect(w.events.filter((e) => e !== 'd').join('')).to.equal('p'.repeat(20) + 'r'.repeat(20));
+        expect(w.events.filter((e) => e === 'p' || e === 'r').join('')).to.equal('p'.repeat(20) + 'r'.repeat(20));
+        // Each REC's leaf (the file's inode here) is read ahead as it arrives: the slave had synced before.
+        const recs = r.frames.filter((f) => f.type === MREC.REC).length;
+        expect(recs).to.be.greaterThan(0);
+        expect(w.events.filter((e) => e === 'n')).to.have.length(recs);
         expect(w.parts()).to.equal(0);
         // Leaves of the records it deletes are read ahead too: those from before the batch (the
         // 20 blocks' old versions among them); one created inside the batch was just written.
