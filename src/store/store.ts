@@ -264,7 +264,7 @@ export class Store {
     return this.inflight.reduce((n, f) => n + f.group.dataBytes, this.group.dataBytes);
   }
 
-  /** Data bytes of every flush group landed in LMDB since open (the disk space they took may not show in statfs yet). */
+  /** Data bytes of every flush group landed in LMDB since open: what a free-space sample taken before a landing misses. */
   get landedDataBytes(): number {
     return this.landedBytes;
   }
@@ -503,7 +503,8 @@ export class Store {
    * older block created at or before `notAfter`. The bases of an
    * incremental batch's PATCHes are scattered over a store, and read by
    * the mirror reader one at a time they would come from disk one after
-   * the other. Never rejects.
+   * the other. A prefetch that fails or stalls is skipped; only a failing
+   * store (whose reads fail anyway) rejects.
    */
   async prefetchBases(pfs: number, blocks: ReadonlyArray<{ objId: number; key: bigint; createTid: Tid }>, notAfter: Tid): Promise<void> {
     if (blocks.length === 0) return;
