@@ -67,7 +67,9 @@ const MAX_PARTS_IN_FLIGHT = 2;
  * How many new records of a batch have the B-tree leaves they will go into
  * read ahead: enough for any incremental round (whose records land all over
  * a large store), and no worker round trip per record in a bulk copy (whose
- * records land at the end of the tree, in pages just written).
+ * records land at the end of the tree, in pages just written). A batch that
+ * starts where a new slave does (TID 1: a first copy) has no old leaves to
+ * read.
  */
 const PREFETCH_NEW_PER_BATCH = 4096;
 
@@ -218,7 +220,7 @@ export class MirrorWriter {
             throw protocol(`stream starts at ${formatTid(begTid)} but the slave is at ${formatTid(at)}: it would leave a gap`);
           }
           batch = { beg: begTid, end: endTid };
-          prefetchLeft = PREFETCH_NEW_PER_BATCH;
+          prefetchLeft = begTid > 1n ? PREFETCH_NEW_PER_BATCH : 0;
           lastEvent = begTid;
           lastSync = begTid;
           break;
@@ -251,7 +253,7 @@ export class MirrorWriter {
             // A new version goes next to its older ones, in a leaf of a part of the store not read
             // for a while: a lookup of the key that is not there yet reads that leaf (and, with data,
             // the data tree's) ahead of the transaction.
-            if (prefetchLeft > 0 && this.syncEndTid > 0n) {
+            if (prefetchLeft > 0) {
               prefetchLeft--;
               void store.prefetchRecord(pfs, f.msg.objId, v.recType, f.msg.key, f.msg.createTid, f.data.length > 0);
             }

@@ -369,6 +369,34 @@ for (const onThread of [false, true]) {
         }
       });
 
+      it('a first copy reads no leaves ahead (the slave has none); the next batch does', async () => {
+        const m = buildMaster();
+        for (let i = 0; i < 3; i++) {
+          writeFile(m.vfs, `${m.R}/f${i}`, pattern(70_000, i));
+          commit(m);
+        }
+        const s = newSlave(m.sharedUuid);
+        const asked: Tid[] = [];
+        const prefetch = s.store.prefetchRecord.bind(s.store);
+        s.store.prefetchRecord = (pfs, objId, recType, key, createTid, data) => {
+          asked.push(createTid);
+          return prefetch(pfs, objId, recType, key, createTid, data);
+        };
+        const first = await twoWaySession(m.store, 1, s.store, 1);
+        fulfilled(first.writer, 'first copy');
+        expect(first.frames.filter((f) => f.type === MREC.SYNC).length, 'TIDs in the first copy').to.be.at.least(3);
+        expect(asked, 'leaves read ahead in a first copy').to.deep.equal([]);
+        writeFile(m.vfs, `${m.R}/g`, pattern(1000, 9));
+        const tid = commit(m);
+        const next = await twoWaySession(m.store, 1, s.store, 1);
+        fulfilled(next.writer, 'second run');
+        // Each new record's leaf, and the replaced directory inode's.
+        const recs = next.frames.filter((f) => f.type === MREC.REC).length;
+        expect(recs).to.be.greaterThan(0);
+        expect(asked.filter((t) => t === tid), 'new records').to.have.length(recs);
+        expect(asked.filter((t) => t < tid), 'deleted records').to.have.length(next.frames.filter((f) => f.type === MREC.DEL).length);
+      });
+
       it('one-way streams carry no PATCH (nobody can say the target takes them)', async () => {
         const m = buildMaster();
         const slave = newSlave(m.sharedUuid);
