@@ -42,6 +42,8 @@ export interface MirrorReply {
   code?: string;
   /** Not tried: an earlier part of its chain, or a commit, had failed. */
   skipped?: boolean;
+  /** The part's buffer, handed back for reuse. */
+  ops?: ArrayBuffer;
 }
 
 export type ThreadReply = CommitReply | MirrorReply;

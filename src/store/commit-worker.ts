@@ -22,8 +22,8 @@ let stopped = false;
 /** Mirror chains with a failed part. */
 const brokenChains = new Set<number>();
 
-function answer(r: ThreadReply): void {
-  port.postMessage(r);
+function answer(r: ThreadReply, transfer: ArrayBuffer[] = []): void {
+  port.postMessage(r, transfer);
   // After the message is queued: a waiter that wakes finds it.
   Atomics.add(counter, 0, 1);
   Atomics.notify(counter, 0);
@@ -35,19 +35,21 @@ port.on('message', (m: ToCommitThread) => {
   } else if (m.op === 'close') {
     void env.root.close().finally(() => port.close());
   } else if (m.op === 'mirror') {
+    // The part's buffer goes back with every answer, for the next part.
+    const back = { ops: m.job.ops };
     if (stopped || brokenChains.has(m.chain)) {
       brokenChains.add(m.chain);
-      answer({ mirror: m.id, skipped: true });
+      answer({ mirror: m.id, skipped: true, ...back }, [back.ops]);
       return;
     }
     try {
       writeMirrorJob(env, m.job);
     } catch (e) {
       brokenChains.add(m.chain);
-      answer({ mirror: m.id, error: (e as Error).message, ...(e instanceof H2Error ? { code: e.code } : {}) });
+      answer({ mirror: m.id, error: (e as Error).message, ...(e instanceof H2Error ? { code: e.code } : {}), ...back }, [back.ops]);
       return;
     }
-    answer({ mirror: m.id });
+    answer({ mirror: m.id, ...back }, [back.ops]);
     // A mirrored part is not read back soon: no reason to map it.
     prefault.skipGrowth();
   } else {

@@ -50,16 +50,27 @@ export interface RecKey extends LogicalKey {
 
 export function encodeLogicalKey(k: LogicalKey, createTid?: Tid): Buffer {
   const b = Buffer.allocUnsafe(createTid === undefined ? LOGICAL_KEY_LEN : REC_KEY_LEN);
-  b.writeUInt16BE(k.pfs, 0);
-  b.writeBigUInt64BE(BigInt(k.objId), 2);
-  b.writeUInt8(k.recType, 10);
-  b.writeBigUInt64BE(k.key, 11);
+  writeLogicalKey(k, b, 0);
   if (createTid !== undefined) b.writeBigUInt64BE(createTid, 19);
   return b;
 }
 
+function writeLogicalKey(k: LogicalKey, b: Buffer, at: number): void {
+  b.writeUInt16BE(k.pfs, at);
+  b.writeBigUInt64BE(BigInt(k.objId), at + 2);
+  b.writeUInt8(k.recType, at + 10);
+  b.writeBigUInt64BE(k.key, at + 11);
+}
+
 export function encodeRecKey(k: RecKey): Buffer {
   return encodeLogicalKey(k, k.createTid);
+}
+
+/** encodeRecKey into `b` at `at`; returns the offset after it. */
+export function writeRecKey(k: RecKey, b: Buffer, at: number): number {
+  writeLogicalKey(k, b, at);
+  b.writeBigUInt64BE(k.createTid, at + LOGICAL_KEY_LEN);
+  return at + REC_KEY_LEN;
 }
 
 export function decodeRecKey(b: Buffer): RecKey {

@@ -9,7 +9,7 @@ import { H2Error } from '../errors.js';
 import type { Tid } from '../tid.js';
 import { decodeLeaf, encodeLeaf, leafDeleteTid, stampDelete } from './codec.js';
 import { latestVersion } from './commit-job.js';
-import { decodeRecKey, encodeLogicalKey, encodeRecKey, encodeTidIndexKey, LOGICAL_KEY_LEN, REC_KEY_LEN, RECTYPE, TIDEVENT, type RecType } from './keys.js';
+import { decodeRecKey, encodeLogicalKey, encodeTidIndexKey, LOGICAL_KEY_LEN, REC_KEY_LEN, RECTYPE, TIDEVENT, writeRecKey, type RecType } from './keys.js';
 import { NO_SYNC_FLUSH, type LmdbEnv } from './lmdb.js';
 import { pfsHeaderKey, type PfsHeader } from './pfs.js';
 import type { Payload } from './record.js';
@@ -30,6 +30,8 @@ export interface MirrorJob {
    * delete_tid (u64).
    */
   ops: ArrayBuffer;
+  /** Bytes of `ops` in use: a reused buffer may be longer. */
+  len: number;
 }
 
 const CREATE = 0;
@@ -37,8 +39,12 @@ const DELETE = 1;
 const MARK = Buffer.from([0]);
 const EMPTY = Buffer.alloc(0);
 
-/** Packs `ops` for writeMirrorJob: every key, leaf and block copied once into one buffer. */
-export function packMirrorJob(pfs: number, ops: MirrorOp[], syncTid?: Tid): MirrorJob {
+/**
+ * Packs `ops` for writeMirrorJob: every key, leaf and block copied once into
+ * one buffer, from `buffer` (which may give a longer one it had before).
+ */
+export function packMirrorJob(pfs: number, ops: MirrorOp[], syncTid?: Tid,
+  buffer: (size: number) => ArrayBuffer = (size) => new ArrayBuffer(size)): MirrorJob {
   const leaves: Array<Buffer | undefined> = [];
   let size = 0;
   for (const op of ops) {
@@ -52,12 +58,12 @@ export function packMirrorJob(pfs: number, ops: MirrorOp[], syncTid?: Tid): Mirr
       size += 8;
     }
   }
-  const ab = new ArrayBuffer(size);
-  const b = Buffer.from(ab);
+  const ab = buffer(size);
+  const b = Buffer.from(ab, 0, size);
   let at = 0;
   ops.forEach((op, i) => {
     at = b.writeUInt8(op.kind === 'create' ? CREATE : DELETE, at);
-    at += encodeRecKey({ pfs, objId: op.objId, recType: op.recType, key: op.key, createTid: op.createTid }).copy(b, at);
+    at = writeRecKey({ pfs, objId: op.objId, recType: op.recType, key: op.key, createTid: op.createTid }, b, at);
     if (op.kind === 'create') {
       const leaf = leaves[i]!;
       at = b.writeUInt32BE(leaf.length, at);
@@ -74,7 +80,7 @@ export function packMirrorJob(pfs: number, ops: MirrorOp[], syncTid?: Tid): Mirr
       at = b.writeBigUInt64BE(op.deleteTid, at);
     }
   });
-  return { pfs, ...(syncTid === undefined ? {} : { syncTid }), ops: ab };
+  return { pfs, ...(syncTid === undefined ? {} : { syncTid }), ops: ab, len: size };
 }
 
 /**
@@ -86,7 +92,7 @@ export function packMirrorJob(pfs: number, ops: MirrorOp[], syncTid?: Tid): Mirr
  */
 export function writeMirrorJob(env: LmdbEnv, job: MirrorJob): void {
   const { records, data, tidindex } = env;
-  const b = Buffer.from(job.ops);
+  const b = Buffer.from(job.ops, 0, job.len);
   // Scattered leaves and free pages: fault them in without readaround.
   env.advice.randomly(() => env.root.transactionSync(() => {
     let at = 0;

@@ -13,6 +13,7 @@ import { decodeLeaf, decodePayload, encodeLeaf, encodePayload, leafDeleteTid, st
 import { latestVersion, META_NEXTOBJ, META_STORE, writeCommitJob, type CommitJob, type CommitRecord } from './commit-job.js';
 import { CommitThread, isMirrorReply, type CommitReply, type MirrorReply, type ThreadReply } from './commit-thread.js';
 import { packMirrorJob, writeMirrorJob, type MirrorOp } from './mirror-job.js';
+import { PartBuffers } from './part-buffers.js';
 import {
   decodeRecKey, encodeLogicalKey, encodeRecKey, encodeTidIndexKey, LOGICAL_KEY_LEN, MAX_CREATE_TID, objPrefix, pfsPrefix, RECTYPE, REC_KEY_LEN,
   TIDEVENT, type LogicalKey, type RecType,
@@ -144,6 +145,7 @@ export class Store {
   private readonly mirrorWaiters = new Map<number, MirrorWaiter>();
   private mirrorIds = 0;
   private mirrorChains = 0;
+  private readonly partBuffers = new PartBuffers();
 
   private constructor(dir: string, env: LmdbEnv, meta: StoreMeta, readOnly: boolean) {
     this.dir = dir;
@@ -580,7 +582,7 @@ export class Store {
     } catch (e) {
       return Promise.reject(e);
     }
-    const job = packMirrorJob(pfs, ops, syncTid);
+    const job = packMirrorJob(pfs, ops, syncTid, (size) => this.partBuffers.take(size));
     const thread = this.commitThread;
     if (!thread) {
       try {
@@ -588,6 +590,8 @@ export class Store {
         writeMirrorJob(this.env, job);
       } catch (e) {
         return Promise.reject(this.mirrorFailed(e));
+      } finally {
+        this.partBuffers.give(job.ops);
       }
       this.mirrorLanded(syncTid);
       return Promise.resolve();
@@ -605,6 +609,7 @@ export class Store {
   }
 
   private onMirrorReply(r: MirrorReply): void {
+    if (r.ops) this.partBuffers.give(r.ops);
     const w = this.mirrorWaiters.get(r.mirror);
     if (!w) return;
     this.mirrorWaiters.delete(r.mirror);

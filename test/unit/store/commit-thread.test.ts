@@ -196,6 +196,27 @@ describe('store/commit thread (flush groups written off the event loop)', () => 
       expect(store.versions(pfs, OBJ).filter((v) => v.recType === RECTYPE.XATTR).map((v) => v.createTid)).to.deep.equal([t, t + 1n]);
     });
 
+    it('big parts are packed into the buffers the thread hands back: a shorter part in a longer buffer lands exactly', async () => {
+      const { store, pfs, t } = await slave();
+      const blocks = (n: number, seed: number): MirrorOp[] => Array.from({ length: n }, (_, i) => {
+        const data = Buffer.alloc(65_536, (seed + i) & 0xff);
+        return { kind: 'create', objId: OBJ + 1, recType: RECTYPE.DATA, key: BigInt(i) * 65_536n, createTid: t + BigInt(seed),
+          payload: { v: 1, len: data.length }, data };
+      });
+      // 3 MiB, then 1.5 MiB written over the first's bytes, then 3 MiB again.
+      await store.applyMirror(pfs, blocks(48, 0), t);
+      await store.applyMirror(pfs, blocks(24, 1), t + 1n);
+      await store.applyMirror(pfs, blocks(48, 2), t + 2n);
+      expect(store.syncEndTid(pfs)).to.equal(t + 2n);
+      const versions = store.versions(pfs, OBJ + 1).filter((v) => v.recType === RECTYPE.DATA);
+      expect(versions.filter((v) => v.createTid === t + 1n)).to.have.length(24);
+      expect(versions).to.have.length(48 + 24 + 48);
+      for (const [seed, i] of [[0, 47], [1, 0], [1, 23], [2, 47]] as const) {
+        const got = store.dataVersion(pfs, OBJ + 1, BigInt(i) * 65_536n, t + BigInt(seed))!;
+        expect(got.equals(Buffer.alloc(65_536, (seed + i) & 0xff)), `block ${i} of part ${seed}`).to.equal(true);
+      }
+    });
+
     it('close() lands the parts in flight', async () => {
       const { store, pfs, t } = await slave();
       const p = store.applyMirror(pfs, [mk(1n, t, 'landed at close')], t);
