@@ -9,6 +9,7 @@ import { formatTid, type Tid } from '../tid.js';
 import { controlStream } from '../control/client.js';
 import { openDirect } from '../control/direct.js';
 import type { Endpoint } from '../mirror/index.js';
+import type { LocalSource } from '../mirror/relay.js';
 import { parseRemoteSpec } from '../transport/remote-spec.js';
 import type { SshOptions } from '../transport/ssh.js';
 import { pathInMount } from './target.js';
@@ -18,6 +19,9 @@ export interface OpenedEndpoint extends Endpoint {
   close: () => void;
   label: string;
 }
+
+/** A source may also be read in this process (a local store, see local-reader.ts). */
+export type OpenedSource = OpenedEndpoint | (LocalSource & { close: () => void; label: string });
 
 export interface EndpointOptions {
   yes: boolean;
@@ -37,7 +41,7 @@ function verboseFlags(v: number): string[] {
   return v > 0 ? ['-' + 'v'.repeat(v)] : [];
 }
 
-export async function openSource(spec: string, o: EndpointOptions): Promise<OpenedEndpoint> {
+export async function openSource(spec: string, o: EndpointOptions): Promise<OpenedSource> {
   const remote = parseRemoteSpec(spec);
   const readArgs = {
     twoWay: true, stream: o.stream === true, intervalMs: (o.intervalSecs ?? 0) * 1000,
@@ -54,6 +58,10 @@ export async function openSource(spec: string, o: EndpointOptions): Promise<Open
     return { ...ep, label: spec };
   }
   const { store, inner } = pathInMount('mirror-read', spec);
+  if (!o.stream) {
+    const { openLocalSource } = await import('./local-source.js');
+    return Object.assign(await openLocalSource(store, inner, o.begTid), { label: spec });
+  }
   const sock = await controlStream(store, 'mirror-read', { path: inner, ...readArgs });
   return { readable: sock, writable: sock, close: () => sock.destroy(), label: spec };
 }

@@ -243,6 +243,13 @@ export class MountDaemon {
       ...store.info(), mountpoint: this.mountpoint, pid: process.pid,
       pendingRecords: store.stagedCount, openFiles: vfs.openHandles,
     }));
+    // mirror-copy reading a first copy in its own process: which PFS, and up
+    // to which TID, after a synctid as for mirror-read.
+    control.on('mirror-source', async (a) => {
+      const pfs = pfsAdmin.pfsOf(str(a.path));
+      if (store.getPfs(pfs)?.mode === 'master') await vfs.sync();
+      return { pfs, endTid: formatTid(store.syncEndTid(pfs)) };
+    });
     control.onStream('mirror-read', async (a, sock) => {
       const pfs = pfsAdmin.pfsOf(str(a.path));
       const channel = FrameChannel.over(sock);
@@ -258,6 +265,7 @@ export class MountDaemon {
       const reader = new MirrorReader({
         store, pfs, channel, twoWay: a.twoWay === true, stream: a.stream === true, signal: stop.signal,
         ...(a.begTid ? { begTid: parseTid(str(a.begTid)) } : {}),
+        standby: a.standby === true,
         waitForChange: (tid, signal) => this.waitForChange(store, pfs, tid, minDelay, signal),
       });
       try {

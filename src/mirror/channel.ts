@@ -16,7 +16,7 @@ import { FrameDecoder, frameLayout, MREC, writeFrame, type Frame } from './frame
 const CHUNK_BYTES = 1 << 20;
 /** With this much packed and the link backed up, send() waits for it to drain. */
 const DRAIN_SLACK = 256 * 1024;
-/** Written-out chunks kept for reuse; only over a socket, which copies what it writes. */
+/** Written-out chunks kept for reuse, where the output is done with them when it calls back. */
 const SPARE_CHUNKS = 4;
 
 interface Chunk {
@@ -40,13 +40,16 @@ export class FrameChannel {
   private readonly spare: Buffer[] = [];
   /** Full chunks the output still has writes of. */
   private retiredWriting = 0;
-  /** A socket is done with a buffer when its write calls back; a stream in this process may still hold it. */
   private readonly reuseChunks: boolean;
 
-  /** `input` may be null (a one-way writer answers nobody... nor a reader with no return). */
-  constructor(input: Readable | null, output: Writable | null) {
+  /**
+   * `input` may be null (a one-way writer answers nobody... nor a reader with
+   * no return). `reuseChunks`: the output is done with a buffer once its
+   * write calls back (a socket is; a stream in this process may hold it).
+   */
+  constructor(input: Readable | null, output: Writable | null, opts: { reuseChunks?: boolean } = {}) {
     this.out = output;
-    this.reuseChunks = output instanceof Socket;
+    this.reuseChunks = opts.reuseChunks ?? output instanceof Socket;
     // A socket's reads are fresh buffers: frames may keep views of them.
     this.decoder = new FrameDecoder(input instanceof Socket);
     // Errors surface through next(); with nobody iterating (a one-way reader)

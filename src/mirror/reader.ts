@@ -13,6 +13,7 @@ import type { MirrorEvent, Store } from '../store/index.js';
 import { RECTYPE } from '../store/keys.js';
 import { FrameChannel, peerError } from './channel.js';
 import { MREC, STREAM_VERSION, type Frame } from './frame.js';
+import { helloFrame } from './greeting.js';
 
 export interface ReaderProgress {
   state: 'running' | 'waiting';
@@ -34,6 +35,15 @@ export interface ReaderOptions {
   begTid?: Tid;
   /** Keep mirroring new commits until stopped (mirror-read-stream). */
   stream?: boolean;
+  /** Not a stream: end at this TID rather than where the PFS stands when the batch starts. */
+  endTid?: Tid;
+  /** Two-way: the HELLO went out from another reader, that mirror-copy then did not pick (see standby). */
+  helloSent?: boolean;
+  /**
+   * The link may end before any TARGET: mirror-copy, having seen where the
+   * target stands, picked another reader (cli/local-source.ts). Not an error.
+   */
+  standby?: boolean;
   /** Resolves when the PFS may have moved past `tid` (stream mode). */
   waitForChange?: (tid: Tid, signal: AbortSignal) => Promise<void>;
   /** Stops the stream at the next TID boundary. */
@@ -80,30 +90,29 @@ export class MirrorReader {
     const h = store.getPfs(pfs);
     if (!h) throw new H2Error('ENOENT', `PFS #${pfs} does not exist`);
     const explicitBeg = this.o.begTid;
-    await channel.send({
-      type: MREC.HELLO,
-      msg: { v: 1, version: STREAM_VERSION, sharedUuid: h.sharedUuid, uniqueUuid: h.uniqueUuid, label: h.label,
-        begTid: explicitBeg ?? 0n, twoWay: this.o.twoWay },
-    });
+    const helloSent = this.o.twoWay && this.o.helloSent === true;
+    if (!helloSent) await channel.send(helloFrame(h, explicitBeg, this.o.twoWay));
     let start: Tid = explicitBeg ?? 0n;
     if (this.o.twoWay) {
-      const t = expectFrame(await channel.next(), MREC.TARGET, 'PFS header') as Frame & { type: typeof MREC.TARGET };
-      if (t.msg.version !== STREAM_VERSION) {
-        throw new H2Error('H2_VERSION', `version mismatch: the target speaks stream v${t.msg.version}, this h2fs v${STREAM_VERSION}`);
+      const f = await channel.next();
+      if (f === null && this.o.standby) return { begTid: start, endTid: start, ackedTid: 0n, records: 0 };
+      const target = (expectFrame(f, MREC.TARGET, 'PFS header') as Frame & { type: typeof MREC.TARGET }).msg;
+      if (target.version !== STREAM_VERSION) {
+        throw new H2Error('H2_VERSION', `version mismatch: the target speaks stream v${target.version}, this h2fs v${STREAM_VERSION}`);
       }
-      if (t.msg.sharedUuid !== h.sharedUuid) {
+      if (target.sharedUuid !== h.sharedUuid) {
         throw new H2Error('H2_SHARED_UUID_MISMATCH', "source and target have different shared-uuid's");
       }
-      if (explicitBeg === undefined) start = t.msg.syncEndTid;
-      this.ackedTid = t.msg.syncEndTid;
-      this.targetPatches = t.msg.patch === true;
-      log.debug(`Mirror-read: target is at ${formatTid(t.msg.syncEndTid)}${t.msg.created ? ' (new slave)' : ''}`);
+      if (explicitBeg === undefined) start = target.syncEndTid;
+      this.ackedTid = target.syncEndTid;
+      this.targetPatches = target.patch === true;
+      log.debug(`Mirror-read: target is at ${formatTid(target.syncEndTid)}${target.created ? ' (new slave)' : ''}`);
       void this.readAcks();
     }
     const firstBeg = start;
     for (;;) {
       this.checkPeer();
-      const end = store.syncEndTid(pfs);
+      const end = this.o.endTid ?? store.syncEndTid(pfs);
       if (end > start) start = await this.sendBatch(start, end);
       if (!this.o.stream || this.o.signal?.aborted) break;
       this.progress('waiting', start, start, start);

@@ -3,7 +3,7 @@
  * protocol themselves, wherever their stores are) and watches the frames go
  * by: batches, SYNCs, TERM, ACKs and ERRORs, for status and for the verdict.
  */
-import { PassThrough, Transform, type Readable, type TransformCallback, type Writable } from 'node:stream';
+import { PassThrough, Transform, Writable, type Readable, type TransformCallback } from 'node:stream';
 import { H2Error } from '../errors.js';
 import type { Tid } from '../tid.js';
 import { FrameWatcher, MREC, type WatchedFrame } from './frame.js';
@@ -15,6 +15,27 @@ export interface Endpoint {
   writable: Writable;
   /** Why it failed, when it can say (an ssh command's stderr, an exit status). */
   failure?: () => string | undefined;
+}
+
+/**
+ * A source that runs in this process (a local store's mirror-read): rather
+ * than bytes to pipe, it is handed a writable that goes straight to the
+ * target and the target's answers.
+ */
+export interface LocalSource {
+  /**
+   * Starts sending frames into `out` and hearing the target on `answers`;
+   * ends `out` when done. `reuse`: `out` is done with a buffer once the
+   * write of it calls back, so the source may fill it again.
+   */
+  start(out: Writable, answers: Readable, reuse: boolean): void;
+  /** The relay gave up: stop sending. */
+  stop(): void;
+  failure?: () => string | undefined;
+}
+
+export function isLocalSource(s: Endpoint | LocalSource): s is LocalSource {
+  return 'start' in s;
 }
 
 export interface RelayState {
@@ -51,6 +72,34 @@ class FrameTap extends Transform {
   }
 }
 
+/**
+ * What a LocalSource writes into: each chunk is watched and written on to
+ * `dest`, and the write calls back only once `dest`'s has (ssh2's channel
+ * has then copied it into packets), so the source may reuse the chunk.
+ */
+class TapWriter extends Writable {
+  private readonly watcher: FrameWatcher;
+  bytes = 0;
+
+  constructor(onFrame: (f: WatchedFrame) => void, private readonly onBytes: (n: number) => void, private readonly dest: Writable) {
+    super();
+    this.watcher = new FrameWatcher(onFrame);
+  }
+
+  override _write(chunk: Buffer, _enc: BufferEncoding, cb: (e?: Error | null) => void): void {
+    this.bytes += chunk.length;
+    this.onBytes(this.bytes);
+    this.watcher.write(chunk);
+    // A target that stopped listening says why in its own frames.
+    this.dest.write(chunk, (e?: NodeJS.ErrnoException | null) => cb(e && e.code !== 'EPIPE' && e.code !== 'ERR_STREAM_DESTROYED' ? e : null));
+  }
+
+  override _final(cb: (e?: Error | null) => void): void {
+    this.dest.end();
+    cb();
+  }
+}
+
 export interface RelayOptions {
   /** Caps the source -> target direction, bytes per second. */
   limiter?: Transform;
@@ -59,7 +108,7 @@ export interface RelayOptions {
   onFrame?: (from: 'source' | 'target', f: WatchedFrame, state: RelayState) => void;
 }
 
-export function relay(source: Endpoint, target: Endpoint, opts: RelayOptions = {}): { done: Promise<RelayState>; state: RelayState } {
+export function relay(source: Endpoint | LocalSource, target: Endpoint, opts: RelayOptions = {}): { done: Promise<RelayState>; state: RelayState } {
   const state: RelayState = { forwardBytes: 0, backBytes: 0, records: 0 };
   // A direction is over when its source ends, or closes without ending
   // (an ssh channel whose remote command could not run).
@@ -95,7 +144,11 @@ export function relay(source: Endpoint, target: Endpoint, opts: RelayOptions = {
     opts.onFrame?.(from, f, state);
   };
   let endAll: () => void = () => undefined;
-  const fwd = new FrameTap(seen('source'), (n) => { state.forwardBytes = n; });
+  const onForward = (n: number): void => { state.forwardBytes = n; };
+  const local = isLocalSource(source) ? source : undefined;
+  const fwd = local
+    ? new TapWriter(seen('source'), onForward, opts.limiter ?? target.writable)
+    : new FrameTap(seen('source'), onForward);
   const back = new FrameTap(seen('target'), (n) => { state.backBytes = n; });
   /** The verdict once a side has sent an ERROR frame. */
   const errorVerdict = (): H2Error => {
@@ -134,30 +187,53 @@ export function relay(source: Endpoint, target: Endpoint, opts: RelayOptions = {
     const fail = (e: Error): void => {
       if (failed) return;
       failed = true;
-      source.writable.destroy();
+      if (local) local.stop(); else (source as Endpoint).writable.destroy();
       target.writable.destroy();
       const why = source.failure?.() ?? target.failure?.();
       reject(state.error ? errorVerdict() : new H2Error('H2_TRANSPORT', why ?? e.message));
     };
-    const forward: Readable = opts.limiter ? source.readable.pipe(fwd).pipe(opts.limiter) : source.readable.pipe(fwd);
-    forward.pipe(target.writable);
-    target.readable.pipe(back).pipe(source.writable);
-    for (const s of [source.readable, target.readable]) s.on('error', fail);
-    for (const s of [source.writable, target.writable]) s.on('error', (e: NodeJS.ErrnoException) => {
+    const fwdOver = (): void => { if (!fwdDone) { fwdDone = true; finish(); } };
+    const backOver = (): void => { if (!backDone) { backDone = true; finish(); } };
+    target.readable.on('error', fail);
+    target.writable.on('error', (e: NodeJS.ErrnoException) => {
       // The far side stopped listening; its own frames say why.
       if (e.code !== 'EPIPE' && e.code !== 'ERR_STREAM_DESTROYED') fail(e);
     });
-    const fwdOver = (): void => { if (!fwdDone) { fwdDone = true; finish(); } };
-    const backOver = (): void => { if (!backDone) { backDone = true; finish(); } };
-    fwd.on('end', fwdOver);
     back.on('end', backOver);
-    source.readable.on('close', () => setImmediate(fwdOver));
     target.readable.on('close', () => setImmediate(backOver));
+    if (local) {
+      if (opts.limiter) opts.limiter.pipe(target.writable);
+      fwd.on('error', fail);
+      fwd.on('finish', fwdOver);
+      fwd.on('close', () => setImmediate(fwdOver));
+      target.readable.pipe(back);
+      // A limiter holds chunks past its write's callback: no reuse through one.
+      local.start(fwd as TapWriter, back, !opts.limiter);
+      endAll = (): void => {
+        fwdOver();
+        backOver();
+        target.readable.unpipe();
+        back.end();
+        target.writable.end();
+      };
+      return;
+    }
+    const src = source as Endpoint;
+    const tap = fwd as FrameTap;
+    const forward: Readable = opts.limiter ? src.readable.pipe(tap).pipe(opts.limiter) : src.readable.pipe(tap);
+    forward.pipe(target.writable);
+    target.readable.pipe(back).pipe(src.writable);
+    src.readable.on('error', fail);
+    src.writable.on('error', (e: NodeJS.ErrnoException) => {
+      if (e.code !== 'EPIPE' && e.code !== 'ERR_STREAM_DESTROYED') fail(e);
+    });
+    tap.on('end', fwdOver);
+    src.readable.on('close', () => setImmediate(fwdOver));
     endAll = (): void => {
       fwdOver();
       backOver();
-      for (const s of [source.readable, target.readable]) s.unpipe();
-      source.writable.end();
+      for (const s of [src.readable, target.readable]) s.unpipe();
+      src.writable.end();
       target.writable.end();
     };
   });

@@ -12,7 +12,7 @@ import { MREC, relay, type WatchedFrame, type RelayState } from '../../mirror/in
 import { BandwidthLimit } from '../../transport/bwlimit.js';
 import { parseCommandArgs, requirePositionals } from '../args.js';
 import type { Command, CommandContext } from '../context.js';
-import { openSource, openTarget, type OpenedEndpoint } from '../endpoints.js';
+import { openSource, openTarget, type OpenedEndpoint, type OpenedSource } from '../endpoints.js';
 import { endpointOptions, REMOTE_OPTIONS } from './mirror.js';
 
 /** Failures no retry can fix: the user has to act. */
@@ -142,7 +142,7 @@ export const mirrorStream: Command = {
     const status = new Status(ctx);
     let stopping = false;
     let interrupts = 0;
-    let current: { src?: OpenedEndpoint; dst?: OpenedEndpoint; idle: boolean } = { idle: false };
+    let current: { src?: OpenedSource; dst?: OpenedEndpoint; idle: boolean } = { idle: false };
     let wake: (() => void) | undefined;
     const stop = (): void => {
       interrupts++;

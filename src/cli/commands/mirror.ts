@@ -11,7 +11,7 @@ import { BandwidthLimit } from '../../transport/bwlimit.js';
 import { parseRemoteSpec } from '../../transport/remote-spec.js';
 import { parseCommandArgs, requirePositionals } from '../args.js';
 import type { Command, CommandContext } from '../context.js';
-import { openSource, openTarget, type EndpointOptions, type OpenedEndpoint } from '../endpoints.js';
+import { openSource, openTarget, type EndpointOptions, type OpenedEndpoint, type OpenedSource } from '../endpoints.js';
 
 export const mirrorDump: Command = {
   name: 'mirror-dump',
@@ -96,7 +96,7 @@ export const mirrorCopy: Command = {
       for (const e of ends) e.close();
       throw failed.reason;
     }
-    const [dst, src] = ends as [OpenedEndpoint, OpenedEndpoint];
+    const [dst, src] = ends as [OpenedEndpoint, OpenedSource];
     const { relay } = await relayModule;
     const limiter = ctx.global.bandwidth ? new BandwidthLimit(ctx.global.bandwidth) : undefined;
     try {

@@ -5,6 +5,7 @@ import { PassThrough, Transform } from 'node:stream';
 import { H2Error } from '../../../src/errors.js';
 import { FrameChannel } from '../../../src/mirror/channel.js';
 import { encodeFrame, decodeFrameBody, HEADER_LEN, MREC, type Frame } from '../../../src/mirror/frame.js';
+import { takeFrame, targetSyncEndTid } from '../../../src/mirror/greeting.js';
 import { MirrorReader } from '../../../src/mirror/reader.js';
 import { MirrorWriter } from '../../../src/mirror/writer.js';
 import { RECTYPE, Store, type DirentPayload } from '../../../src/store/index.js';
@@ -367,6 +368,46 @@ for (const onThread of [false, true]) {
           expectSameHistory(m, s);
           expect(readFile(s.vfs, `${pfsPath(1)}/blocks.bin`).equals(readFile(m.vfs, `${m.R}/blocks.bin`))).to.equal(true);
         }
+      });
+
+      it('hands over after the greeting: a reader on standby says HELLO, stops quietly when let go, and the next reads the TARGET', async () => {
+        const m = buildMaster();
+        const s = newSlave(m.sharedUuid);
+        const toWriter = new PassThrough();
+        const toReader = new PassThrough();
+        const sent: Buffer[] = [];
+        toWriter.on('data', (c: Buffer) => sent.push(c));
+        const writer = new MirrorWriter({ store: s.store, channel: new FrameChannel(toWriter, toReader), twoWay: true,
+          resolveTarget: async () => ({ pfs: 1, created: false }) }).run();
+        // The reader on standby (the daemon's, in mirror-copy) speaks on a link of its own.
+        const standbyOut = new PassThrough();
+        const standbyIn = new PassThrough();
+        const standby = new MirrorReader({ store: m.store, pfs: 1, channel: new FrameChannel(standbyIn, standbyOut),
+          twoWay: true, standby: true }).run();
+        const hello = await takeFrame(standbyOut);
+        expect(hello?.readUInt16BE(12), 'the standby reader greets').to.equal(MREC.HELLO);
+        toWriter.write(hello);
+        const target = await takeFrame(toReader);
+        expect(target && targetSyncEndTid(target), 'a new slave').to.equal(1n);
+        standbyIn.end();
+        expect((await standby).records, 'let go before the TARGET: no error, nothing read').to.equal(0);
+        toReader.unshift(target!);
+        const next = new MirrorReader({ store: m.store, pfs: 1, channel: new FrameChannel(toReader, toWriter), twoWay: true,
+          helloSent: true, chunk: 7 }).run();
+        const [r, w] = await Promise.allSettled([next, writer]);
+        expectTid(fulfilled(r, 'reader').ackedTid, m.store.lastTid, 'acked');
+        expectTid(fulfilled(w, 'writer').syncEndTid, m.store.lastTid, 'slave');
+        expectSameHistory(m, s);
+        const frames = await decodeAll(Buffer.concat(sent));
+        expect(frames.filter((f) => f.type === MREC.HELLO), 'one HELLO in all').to.have.length(1);
+        expect(frames[1]?.type).to.equal(MREC.BATCH);
+
+        // Without standby, a link that ends before the TARGET is a failure, as ever.
+        const lonelyIn = new PassThrough();
+        const lonely = new MirrorReader({ store: m.store, pfs: 1, channel: new FrameChannel(lonelyIn, new PassThrough()),
+          twoWay: true }).run();
+        lonelyIn.end();
+        expect(rejectedWith((await Promise.allSettled([lonely]))[0], 'reader without standby').code).to.equal('H2_TRANSPORT');
       });
 
       it('a first copy reads no leaves ahead (the slave has none); the next batch does', async () => {
