@@ -20,7 +20,7 @@ export interface OpenedEndpoint extends Endpoint {
   label: string;
 }
 
-/** A source may also be read in this process (a local store, see local-reader.ts). */
+/** A source may also be read in this process (a local store, see local-source.ts). */
 export type OpenedSource = OpenedEndpoint | (LocalSource & { close: () => void; label: string });
 
 export interface EndpointOptions {

@@ -1,20 +1,13 @@
 /**
- * The greeting (the source's HELLO, the target's TARGET), and taking it off
- * a stream one frame at a time before the stream is piped: mirror-copy
- * looks at where the target stands before it picks who reads the store
- * (see cli/local-source.ts).
+ * The greeting (the source's HELLO, the target's TARGET) taken off a stream
+ * one frame at a time before the stream is piped: mirror-copy looks at
+ * where the target stands before it picks who reads the store (see
+ * cli/local-source.ts).
  */
 import type { Readable } from 'node:stream';
 import { H2Error } from '../errors.js';
 import type { Tid } from '../tid.js';
-import { decodeFrameBody, HEADER_LEN, MAX_FRAME, MREC, SIGNATURE, STREAM_VERSION, type Frame, type HelloMsg } from './frame.js';
-
-/** The source's first frame. */
-export function helloFrame(h: { sharedUuid: string; uniqueUuid: string; label: string }, begTid: Tid | undefined, twoWay: boolean): Frame {
-  const msg: HelloMsg = { v: 1, version: STREAM_VERSION, sharedUuid: h.sharedUuid, uniqueUuid: h.uniqueUuid, label: h.label,
-    begTid: begTid ?? 0n, twoWay };
-  return { type: MREC.HELLO, msg };
-}
+import { decodeFrameBody, HEADER_LEN, MAX_FRAME, MREC, SIGNATURE } from './frame.js';
 
 /**
  * The next frame's bytes off `r`, as they came (null: `r` ended first);

@@ -13,7 +13,6 @@ import type { MirrorEvent, Store } from '../store/index.js';
 import { RECTYPE } from '../store/keys.js';
 import { FrameChannel, peerError } from './channel.js';
 import { MREC, STREAM_VERSION, type Frame } from './frame.js';
-import { helloFrame } from './greeting.js';
 
 export interface ReaderProgress {
   state: 'running' | 'waiting';
@@ -91,7 +90,13 @@ export class MirrorReader {
     if (!h) throw new H2Error('ENOENT', `PFS #${pfs} does not exist`);
     const explicitBeg = this.o.begTid;
     const helloSent = this.o.twoWay && this.o.helloSent === true;
-    if (!helloSent) await channel.send(helloFrame(h, explicitBeg, this.o.twoWay));
+    if (!helloSent) {
+      await channel.send({
+        type: MREC.HELLO,
+        msg: { v: 1, version: STREAM_VERSION, sharedUuid: h.sharedUuid, uniqueUuid: h.uniqueUuid, label: h.label,
+          begTid: explicitBeg ?? 0n, twoWay: this.o.twoWay },
+      });
+    }
     let start: Tid = explicitBeg ?? 0n;
     if (this.o.twoWay) {
       const f = await channel.next();

@@ -34,7 +34,7 @@ export interface LocalSource {
   failure?: () => string | undefined;
 }
 
-export function isLocalSource(s: Endpoint | LocalSource): s is LocalSource {
+function isLocalSource(s: Endpoint | LocalSource): s is LocalSource {
   return 'start' in s;
 }
 
@@ -72,6 +72,11 @@ class FrameTap extends Transform {
   }
 }
 
+/** A write error that only means the far side stopped listening: its own frames say why. */
+function peerGone(e: NodeJS.ErrnoException): boolean {
+  return e.code === 'EPIPE' || e.code === 'ERR_STREAM_DESTROYED';
+}
+
 /**
  * What a LocalSource writes into: each chunk is watched and written on to
  * `dest`, and the write calls back only once `dest`'s has (ssh2's channel
@@ -90,8 +95,7 @@ class TapWriter extends Writable {
     this.bytes += chunk.length;
     this.onBytes(this.bytes);
     this.watcher.write(chunk);
-    // A target that stopped listening says why in its own frames.
-    this.dest.write(chunk, (e?: NodeJS.ErrnoException | null) => cb(e && e.code !== 'EPIPE' && e.code !== 'ERR_STREAM_DESTROYED' ? e : null));
+    this.dest.write(chunk, (e?: NodeJS.ErrnoException | null) => cb(e && !peerGone(e) ? e : null));
   }
 
   override _final(cb: (e?: Error | null) => void): void {
@@ -195,10 +199,7 @@ export function relay(source: Endpoint | LocalSource, target: Endpoint, opts: Re
     const fwdOver = (): void => { if (!fwdDone) { fwdDone = true; finish(); } };
     const backOver = (): void => { if (!backDone) { backDone = true; finish(); } };
     target.readable.on('error', fail);
-    target.writable.on('error', (e: NodeJS.ErrnoException) => {
-      // The far side stopped listening; its own frames say why.
-      if (e.code !== 'EPIPE' && e.code !== 'ERR_STREAM_DESTROYED') fail(e);
-    });
+    target.writable.on('error', (e: NodeJS.ErrnoException) => { if (!peerGone(e)) fail(e); });
     back.on('end', backOver);
     target.readable.on('close', () => setImmediate(backOver));
     if (local) {
@@ -224,9 +225,7 @@ export function relay(source: Endpoint | LocalSource, target: Endpoint, opts: Re
     forward.pipe(target.writable);
     target.readable.pipe(back).pipe(src.writable);
     src.readable.on('error', fail);
-    src.writable.on('error', (e: NodeJS.ErrnoException) => {
-      if (e.code !== 'EPIPE' && e.code !== 'ERR_STREAM_DESTROYED') fail(e);
-    });
+    src.writable.on('error', (e: NodeJS.ErrnoException) => { if (!peerGone(e)) fail(e); });
     tap.on('end', fwdOver);
     src.readable.on('close', () => setImmediate(fwdOver));
     endAll = (): void => {

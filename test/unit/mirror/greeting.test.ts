@@ -2,9 +2,9 @@ import { expect } from 'chai';
 import { PassThrough } from 'node:stream';
 import { H2Error } from '../../../src/errors.js';
 import { encodeFrame, MREC } from '../../../src/mirror/frame.js';
-import { helloFrame, takeFrame, targetSyncEndTid } from '../../../src/mirror/greeting.js';
+import { takeFrame, targetSyncEndTid } from '../../../src/mirror/greeting.js';
 
-const hello = encodeFrame(helloFrame({ sharedUuid: 'a', uniqueUuid: 'b', label: 'l' }, undefined, true));
+const hello = encodeFrame({ type: MREC.HELLO, msg: { v: 1, version: 1, sharedUuid: 'a', uniqueUuid: 'b', label: 'l', begTid: 0n, twoWay: true } });
 const target = encodeFrame({ type: MREC.TARGET, msg: { v: 1, version: 1, sharedUuid: 'a', uniqueUuid: 'c', syncEndTid: 0x1234n, created: false } });
 
 describe('mirror/greeting (frames taken off a stream before it is piped)', () => {
