@@ -16,9 +16,15 @@ export interface NativeAddon {
   pageOffset(view: Uint8Array): number;
   /** glibc's malloc_trim(0): 1 if memory went back to the system. */
   mallocTrim(): number;
+  /** posix_fadvise(2) on a file range; returns errno, 0 on success. */
+  fadvise(fd: number, offset: bigint, length: bigint, advice: number): number;
   PAGE_SIZE: number;
   MADV_NORMAL: number;
   MADV_RANDOM: number;
+  /** On a shared file mapping: unmaps the pages (the page cache keeps them). */
+  MADV_DONTNEED: number;
+  POSIX_FADV_DONTNEED: number;
+  POSIX_FADV_WILLNEED: number;
   /** -1 where the headers it was built with had none (before Linux 5.14). */
   MADV_POPULATE_READ: number;
 }

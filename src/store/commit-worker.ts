@@ -9,7 +9,8 @@
 import { workerData, type MessagePort } from 'node:worker_threads';
 import { H2Error } from '../errors.js';
 import { writeCommitJob, type CommitJob } from './commit-job.js';
-import { openLmdb } from './lmdb.js';
+import { DropBehind } from './drop-behind.js';
+import { openLmdb, pageSizeOf } from './lmdb.js';
 import { MapPrefault } from './map-advice.js';
 import { writeMirrorJob } from './mirror-job.js';
 import type { CommitThreadData, ThreadReply, ToCommitThread } from './commit-thread.js';
@@ -18,6 +19,12 @@ const { dir, port, replies, adviceDepth } = workerData as CommitThreadData & { p
 const counter = new Int32Array(replies);
 const env = openLmdb(dir, { adviceDepth });
 const prefault = new MapPrefault(env.dataFile);
+const dropBehind = new DropBehind(env.dataFile, pageSizeOf(env));
+/**
+ * Parts this big are a bulk copy's (an incremental round's are smaller): their
+ * blocks leave the page cache once written (drop-behind.ts).
+ */
+const BULK_PART_BYTES = 1 << 20;
 let stopped = false;
 /** Mirror chains with a failed part. */
 const brokenChains = new Set<number>();
@@ -33,6 +40,7 @@ port.on('message', (m: ToCommitThread) => {
   if (m.op === 'reset') {
     stopped = false;
   } else if (m.op === 'close') {
+    dropBehind.close();
     void env.root.close().finally(() => port.close());
   } else if (m.op === 'mirror') {
     // The part's buffer goes back with every answer, for the next part.
@@ -51,7 +59,8 @@ port.on('message', (m: ToCommitThread) => {
     }
     answer({ mirror: m.id, ...back }, [back.ops]);
     // A mirrored part is not read back soon: no reason to map it.
-    prefault.skipGrowth();
+    const grown = prefault.skipGrowth();
+    if (m.job.len >= BULK_PART_BYTES) dropBehind.afterPart(grown.from, grown.to);
   } else {
     const job: CommitJob = m.job;
     if (stopped) {

@@ -78,3 +78,9 @@ export function openLmdb(dir: string, opts: { readOnly?: boolean; adviceDepth?: 
     throw H2Error.store(`cannot open store ${dir}: ${(e as Error).message}`, e);
   }
 }
+
+/** LMDB's page size in this environment (lmdb-js types `getStats()` as `{}`). */
+export function pageSizeOf(env: LmdbEnv): number {
+  const s = env.root.getStats() as { pageSize?: unknown };
+  return typeof s.pageSize === 'number' ? s.pageSize : 4096;
+}

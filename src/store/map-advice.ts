@@ -46,7 +46,7 @@ export function mappingsOf(file: string): Range[] {
  * only when it grows the map, so an madvise that fails (ENOMEM: no longer
  * mapped there) means look them up again; a second failure means give up.
  */
-class FileMaps {
+export class FileMaps {
   private ranges: Range[] | undefined;
   private broken = false;
 
@@ -146,9 +146,14 @@ export class MapPrefault {
     });
   }
 
-  /** The file grew by something not worth mapping (a mirrored part): the next commit maps only its own growth. */
-  skipGrowth(): void {
+  /**
+   * The file grew by something not worth mapping (a mirrored part): the next
+   * commit maps only its own growth. Returns where the file grew, [from, to).
+   */
+  skipGrowth(): { from: number; to: number } {
+    const from = this.size;
     this.size = sizeOf(this.maps.file);
+    return { from, to: this.size };
   }
 }
 

@@ -5,9 +5,11 @@
  * It also maps pages a commit appended into the process's page tables ahead
  * of the reads that would otherwise fault them in one by one.
  * It also gives idle memory back: the pages of unused block buffers, and the
- * free memory glibc's malloc keeps in its arenas.
+ * free memory glibc's malloc keeps in its arenas; and tells the kernel which
+ * pages of a file will not be read again soon (posix_fadvise).
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdint.h>
 #include <unistd.h>
 #include <sys/mman.h>
@@ -85,6 +87,28 @@ static napi_value PageOffset(napi_env env, napi_callback_info info) {
   return out;
 }
 
+/* fadvise(fd: number, offset: bigint, length: bigint, advice: number) -> errno, 0 on success */
+static napi_value Fadvise(napi_env env, napi_callback_info info) {
+  size_t argc = 4;
+  napi_value argv[4];
+  int32_t fd = -1, advice = 0;
+  uint64_t off = 0, len = 0;
+  bool lossless = false;
+  napi_value out;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 4 ||
+      napi_get_value_int32(env, argv[0], &fd) != napi_ok ||
+      napi_get_value_bigint_uint64(env, argv[1], &off, &lossless) != napi_ok || !lossless ||
+      napi_get_value_bigint_uint64(env, argv[2], &len, &lossless) != napi_ok || !lossless ||
+      napi_get_value_int32(env, argv[3], &advice) != napi_ok) {
+    napi_throw_type_error(env, NULL, "fadvise(fd: number, offset: bigint, length: bigint, advice: number)");
+    return NULL;
+  }
+  /* posix_fadvise returns the error number itself. */
+  int rc = posix_fadvise(fd, (off_t)off, (off_t)len, advice);
+  napi_create_int32(env, rc, &out);
+  return out;
+}
+
 /* mallocTrim() -> 1 if memory went back to the system: free memory in every malloc arena. */
 static napi_value MallocTrim(napi_env env, napi_callback_info info) {
   (void)info;
@@ -114,11 +138,15 @@ static napi_value Init(napi_env env, napi_value exports) {
   function(env, exports, "releasePages", ReleasePages);
   function(env, exports, "pageOffset", PageOffset);
   function(env, exports, "mallocTrim", MallocTrim);
+  function(env, exports, "fadvise", Fadvise);
   constant(env, exports, "PAGE_SIZE", (int32_t)sysconf(_SC_PAGESIZE));
   constant(env, exports, "MADV_NORMAL", MADV_NORMAL);
   constant(env, exports, "MADV_RANDOM", MADV_RANDOM);
   constant(env, exports, "MADV_SEQUENTIAL", MADV_SEQUENTIAL);
   constant(env, exports, "MADV_WILLNEED", MADV_WILLNEED);
+  constant(env, exports, "MADV_DONTNEED", MADV_DONTNEED);
+  constant(env, exports, "POSIX_FADV_DONTNEED", POSIX_FADV_DONTNEED);
+  constant(env, exports, "POSIX_FADV_WILLNEED", POSIX_FADV_WILLNEED);
 #ifdef MADV_POPULATE_READ
   constant(env, exports, "MADV_POPULATE_READ", MADV_POPULATE_READ);
 #else

@@ -1,5 +1,7 @@
 import { expect } from 'chai';
+import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import fs from 'node:fs';
 import path from 'node:path';
 import { H2Error } from '../../../src/errors.js';
 import { newPfsHeader, RECTYPE, Store, type LogicalKey, type MirrorOp, type XattrPayload } from '../../../src/store/index.js';
@@ -215,6 +217,37 @@ describe('store/commit thread (flush groups written off the event loop)', () => 
         const got = store.dataVersion(pfs, OBJ + 1, BigInt(i) * 65_536n, t + BigInt(seed))!;
         expect(got.equals(Buffer.alloc(65_536, (seed + i) & 0xff)), `block ${i} of part ${seed}`).to.equal(true);
       }
+    });
+
+    it('drops a bulk part from the page cache once the next bulk part has landed, pages its reads mapped included', async () => {
+      const { store, pfs, t } = await slave();
+      const file = path.join(store.dir, 'data.mdb');
+      // The kernel's own count of the file's pages in the page cache.
+      const resident = (): number => Number(execFileSync('fincore', ['--bytes', '--noheadings', '--output', 'RES', file], { encoding: 'utf8' }).trim());
+      const blocks = (n: number, seed: number): MirrorOp[] => Array.from({ length: n }, (_, i) => {
+        const data = Buffer.alloc(65_536, (seed * 7 + i) & 0xff);
+        return { kind: 'create', objId: OBJ + 2, recType: RECTYPE.DATA, key: BigInt(seed * 1000 + i) * 65_536n, createTid: t + BigInt(seed),
+          payload: { v: 1, len: data.length }, data };
+      });
+      const size0 = fs.statSync(file).size;
+      await store.applyMirror(pfs, blocks(64, 0), t);
+      const part1 = fs.statSync(file).size - size0;
+      expect(part1).to.be.at.least(4 << 20);
+      // Read back through LMDB's map: those pages are mapped in this process now.
+      for (let i = 0; i < 64; i++) expect(store.dataVersion(pfs, OBJ + 2, BigInt(i) * 65_536n, t)![0]).to.equal(i & 0xff);
+      const withPart1 = resident();
+      expect(withPart1).to.be.at.least(part1 * 0.9);
+      const size1 = fs.statSync(file).size;
+      await store.applyMirror(pfs, blocks(64, 1), t + 1n);
+      const part2 = fs.statSync(file).size - size1;
+      // A small part after it: the thread has dealt with part 2 once this one lands.
+      await store.applyMirror(pfs, [mk(1n, t + 2n, 'small')], t + 2n);
+      const after = resident();
+      expect(after, 'part 1 left the cache').to.be.at.most(fs.statSync(file).size - part1 * 0.9);
+      expect(after, 'part 2 is still cached (dropped only after the next bulk part)').to.be.at.least(part2 * 0.9);
+      // Dropped from the cache, not from the store.
+      expect(store.dataVersion(pfs, OBJ + 2, 63n * 65_536n, t)!.equals(Buffer.alloc(65_536, 63))).to.equal(true);
+      expect(store.syncEndTid(pfs)).to.equal(t + 2n);
     });
 
     it('close() lands the parts in flight', async () => {
