@@ -21,8 +21,8 @@ const env = openLmdb(dir, { adviceDepth });
 const prefault = new MapPrefault(env.dataFile);
 const dropBehind = new DropBehind(env.dataFile, pageSizeOf(env));
 /**
- * Parts this big are a bulk copy's (an incremental round's are smaller): their
- * blocks leave the page cache once written (drop-behind.ts).
+ * Parts this big are a bulk copy's (an incremental round's are smaller): they
+ * leave the page cache once written (drop-behind.ts).
  */
 const BULK_PART_BYTES = 1 << 20;
 let stopped = false;

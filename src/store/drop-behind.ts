@@ -12,8 +12,9 @@
  * large folios hold leaves and blocks together. Its branch and leaf pages,
  * found by LMDB's page headers, are then read back in the background
  * (POSIX_FADV_WILLNEED, page-sized folios), so the next round finds the
- * B-trees cached as before: a round after a first copy otherwise read
- * them from disk, 600 faults and 20 ms more. A part is dropped once the
+ * B-trees cached: with them dropped too, a round after a 50,000-file first
+ * copy took 550-640 page faults from disk, 400-480 without (the blocks its
+ * changes patch). A part is dropped once the
  * next one has landed, when its right edge of the B-trees has been copied
  * by that next transaction.
  */
@@ -52,24 +53,17 @@ export class DropBehind {
   afterPart(from: number, to: number): number {
     const prev = this.pending;
     this.pending = to > from ? { from, to } : undefined;
-    return prev ? this.dropBlocks(prev.from, prev.to) : 0;
+    return prev ? this.drop(prev.from, prev.to) : 0;
   }
 
-  private dropBlocks(from: number, to: number): number {
+  private drop(from: number, to: number): number {
     const a = nativeAddon();
     if (!a || this.broken) return 0;
     try {
       this.fd ??= fs.openSync(this.file, 'r');
       const tree = this.treePages(from, to);
       if (!tree) return 0;
-      const lo = BigInt(from);
-      const hi = BigInt(to);
-      this.maps.each((r) => {
-        const a0 = lo > r.offset ? lo : r.offset;
-        const end = r.offset + r.length;
-        const a1 = hi < end ? hi : end;
-        return a1 > a0 ? a.madvise(r.start + (a0 - r.offset), a1 - a0, a.MADV_DONTNEED) : 0;
-      });
+      this.maps.eachInRange(BigInt(from), BigInt(to), (start, length) => a.madvise(start, length, a.MADV_DONTNEED));
       this.advise(a, from, to, a.POSIX_FADV_DONTNEED);
       const ps = this.pageSize;
       for (const [p, n] of tree) this.advise(a, p * ps, (p + n) * ps, a.POSIX_FADV_WILLNEED);

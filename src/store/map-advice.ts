@@ -63,6 +63,16 @@ export class FileMaps {
     this.broken = true;
     log.debug(`madvise on ${this.file} failed: ${this.ifBroken}`);
   }
+
+  /** Calls `advise(address, length)` on the part of each mapping that maps file bytes [from, to). */
+  eachInRange(from: bigint, to: bigint, advise: (start: bigint, length: bigint) => number): void {
+    this.each((r) => {
+      const lo = from > r.offset ? from : r.offset;
+      const end = r.offset + r.length;
+      const hi = to < end ? to : end;
+      return hi > lo ? advise(r.start + (lo - r.offset), hi - lo) : 0;
+    });
+  }
 }
 
 export class MapAdvice {
@@ -138,12 +148,7 @@ export class MapPrefault {
     this.size = sizeOf(this.maps.file);
     const to = BigInt(this.size);
     if (to <= from) return;
-    this.maps.each((r) => {
-      const lo = from > r.offset ? from : r.offset;
-      const end = r.offset + r.length;
-      const hi = to < end ? to : end;
-      return hi > lo ? a.madvise(r.start + (lo - r.offset), hi - lo, a.MADV_POPULATE_READ) : 0;
-    });
+    this.maps.eachInRange(from, to, (start, length) => a.madvise(start, length, a.MADV_POPULATE_READ));
   }
 
   /**
