@@ -14,9 +14,8 @@
  * (POSIX_FADV_WILLNEED, page-sized folios), so the next round finds the
  * B-trees cached: with them dropped too, a round after a 50,000-file first
  * copy took 550-640 page faults from disk, 400-480 without (the blocks its
- * changes patch). A part is dropped once the
- * next one has landed, when its right edge of the B-trees has been copied
- * by that next transaction.
+ * changes patch). A part is dropped once the next one has landed, when its
+ * right edge of the B-trees has been copied by that next transaction.
  */
 import fs from 'node:fs';
 import * as log from '../log.js';
