@@ -103,8 +103,8 @@ export async function newStore(): Promise<Mounted> {
   return m;
 }
 
-export async function mount(m: Mounted, opts: string[] = []): Promise<void> {
-  await h2fsOk(['mount', m.store, m.mnt, ...opts]);
+export async function mount(m: Mounted, opts: string[] = [], env?: NodeJS.ProcessEnv): Promise<void> {
+  await h2fsOk(['mount', m.store, m.mnt, ...opts], env ? { env } : {});
   live.add(m);
 }
 

@@ -7,7 +7,7 @@ import { expect } from 'chai';
 import fs from 'node:fs';
 import path from 'node:path';
 import { execFileSync } from 'node:child_process';
-import { h2fs, h2fsOk, mount, newStore, sh, tarMd5, umount, useMountedStore } from '../helpers/h2fs.js';
+import { daemonPidOf, h2fs, h2fsOk, mount, newStore, sh, tarMd5, umount, useMountedStore } from '../helpers/h2fs.js';
 import { tmpDir } from '../helpers/tmp.js';
 
 const PERL_TREE = fs.existsSync('/usr/share/perl') ? '/usr/share/perl' : '/usr/share/perl5';
@@ -147,5 +147,18 @@ describe('filesystem on a real FUSE mount', function () {
       expect(lines.slice(1).every((l) => l.startsWith('hint: ')), r.stderr).to.equal(true);
       expect(r.stderr).to.not.match(/^\s+at /m);
     }
+  });
+
+  it("runs its daemon with 16 libuv threads for parallel cold reads, or the user's UV_THREADPOOL_SIZE", async () => {
+    const poolOf = (store: string): string | undefined => {
+      const environ = fs.readFileSync(`/proc/${daemonPidOf(store)}/environ`, 'utf8').split('\0');
+      return environ.find((v) => v.startsWith('UV_THREADPOOL_SIZE='))?.slice('UV_THREADPOOL_SIZE='.length);
+    };
+    expect(process.env.UV_THREADPOOL_SIZE, 'the test runs without a pool size of its own').to.equal(undefined);
+    expect(poolOf(m.store)).to.equal('16');
+    const own = await newStore();
+    await mount(own, [], { UV_THREADPOOL_SIZE: '6' });
+    expect(poolOf(own.store)).to.equal('6');
+    await umount(own);
   });
 });

@@ -48,10 +48,14 @@ async function background(ctx: CommandContext, store: string, mp: string, oText:
   const logFd = fs.openSync(logFile, 'a', 0o600);
   const args = [...ctx.self.slice(1), ...(ctx.global.verbose > 0 ? ['-' + 'v'.repeat(ctx.global.verbose)] : []),
     'mount', '-f', absStore, path.resolve(mp), ...(oText ? ['-o', oText] : [])];
+  // libuv's pool (4 threads by default) runs LMDB prefetches, each faulting
+  // a block in page by page: a round's 50 cold PATCH bases went 4 at a time
+  // (rounds of 100 changes after a first copy: 181.5 -> 172.5 ms at 16).
+  // A user's own UV_THREADPOOL_SIZE wins.
   const child = spawn(ctx.self[0]!, args, {
     detached: true,
     stdio: ['ignore', logFd, logFd, 'pipe'],
-    env: { ...process.env, [READY_FD_ENV]: '3' },
+    env: { UV_THREADPOOL_SIZE: '16', ...process.env, [READY_FD_ENV]: '3' },
   });
   fs.closeSync(logFd);
   const pipe = child.stdio[3] as NodeJS.ReadableStream;
