@@ -150,8 +150,11 @@ export class MirrorReader {
   private async sendBatch(beg: Tid, end: Tid): Promise<Tid> {
     const { store, pfs } = this.o;
     log.debug(`Mirror-read: Mirror ${formatTid(beg)} to ${formatTid(end)}`);
-    // A slave's first batch is the bulk copy: say how big it will be (no prescan of data).
-    const bulk = beg <= 1n;
+    // A slave's first batch is the bulk copy: a stream says how big it will
+    // be (no prescan of data), for mirror-stream's status line, the only one
+    // that shows it. The prescan reads every record's leaf: 90 ms of a
+    // 2 s copy of 663 MB, before the first byte goes out.
+    const bulk = beg <= 1n && this.o.stream === true;
     const estimate = bulk ? await this.estimate(beg, end) : undefined;
     await this.send({ type: MREC.BATCH, msg: { v: 1, begTid: beg, endTid: end, ...(estimate !== undefined ? { bytes: estimate } : {}) } });
     let cursor: Buffer | null = null;

@@ -438,6 +438,27 @@ for (const onThread of [false, true]) {
         expect(asked.filter((t) => t < tid), 'deleted records').to.have.length(next.frames.filter((f) => f.type === MREC.DEL).length);
       });
 
+      it("a first copy's BATCH says its size to a stream (mirror-stream's status shows it), not to a one-off copy", async () => {
+        const m = buildMaster();
+        const batchOf = (frames: Frame[]): Record<string, unknown> =>
+          (frames.find((f) => f.type === MREC.BATCH) as Frame & { type: typeof MREC.BATCH }).msg as unknown as Record<string, unknown>;
+        const once = batchOf(await decodeAll((await oneWayStream(m.store, 1)).bytes));
+        expect(once.endTid).to.equal(m.store.syncEndTid(1));
+        expect(once, 'one-off copy').to.not.have.property('bytes');
+        const out = new PassThrough();
+        const chunks: Buffer[] = [];
+        out.on('data', (c: Buffer) => chunks.push(c));
+        const stop = new AbortController();
+        await new MirrorReader({ store: m.store, pfs: 1, channel: new FrameChannel(null, out), twoWay: false, stream: true,
+          signal: stop.signal, waitForChange: async () => { stop.abort(); } }).run();
+        out.end();
+        const streamed = batchOf(await decodeAll(Buffer.concat(chunks)));
+        const end = m.store.syncEndTid(1);
+        expect(streamed.endTid).to.equal(end);
+        expect(streamed.bytes, 'stream').to.equal(m.store.estimateStreamBytes(1, 0n, end).bytes);
+        expect(streamed.bytes as number).to.be.greaterThan(150_000);
+      });
+
       it('one-way streams carry no PATCH (nobody can say the target takes them)', async () => {
         const m = buildMaster();
         const slave = newSlave(m.sharedUuid);
