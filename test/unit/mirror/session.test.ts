@@ -4,7 +4,7 @@ import path from 'node:path';
 import { PassThrough, Transform } from 'node:stream';
 import { H2Error } from '../../../src/errors.js';
 import { FrameChannel } from '../../../src/mirror/channel.js';
-import { encodeFrame, decodeFrameBody, HEADER_LEN, MREC, type Frame } from '../../../src/mirror/frame.js';
+import { encodeFrame, decodeFrameBody, HEADER_LEN, MREC, type BatchMsg, type Frame } from '../../../src/mirror/frame.js';
 import { takeFrame, targetSyncEndTid } from '../../../src/mirror/greeting.js';
 import { MirrorReader } from '../../../src/mirror/reader.js';
 import { MirrorWriter } from '../../../src/mirror/writer.js';
@@ -440,8 +440,8 @@ for (const onThread of [false, true]) {
 
       it("a first copy's BATCH says its size to a stream (mirror-stream's status shows it), not to a one-off copy", async () => {
         const m = buildMaster();
-        const batchOf = (frames: Frame[]): Record<string, unknown> =>
-          (frames.find((f) => f.type === MREC.BATCH) as Frame & { type: typeof MREC.BATCH }).msg as unknown as Record<string, unknown>;
+        const batchOf = (frames: Frame[]): BatchMsg =>
+          (frames.find((f) => f.type === MREC.BATCH) as Frame & { type: typeof MREC.BATCH }).msg;
         const once = batchOf(await decodeAll((await oneWayStream(m.store, 1)).bytes));
         expect(once.endTid).to.equal(m.store.syncEndTid(1));
         expect(once, 'one-off copy').to.not.have.property('bytes');
@@ -456,7 +456,7 @@ for (const onThread of [false, true]) {
         const end = m.store.syncEndTid(1);
         expect(streamed.endTid).to.equal(end);
         expect(streamed.bytes, 'stream').to.equal(m.store.estimateStreamBytes(1, 0n, end).bytes);
-        expect(streamed.bytes as number).to.be.greaterThan(150_000);
+        expect(streamed.bytes).to.be.greaterThan(150_000);
       });
 
       it('one-way streams carry no PATCH (nobody can say the target takes them)', async () => {
