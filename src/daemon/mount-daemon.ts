@@ -33,6 +33,11 @@ export interface MountOptions {
   maxDirtyBytes: number;
   /** How long the FUSE loop keeps reading an empty device before it sleeps (see dispatch in vendor/fuse-native). */
   spinUs: number;
+  /**
+   * What a slave keeps of a bulk mirror copy in the page cache: 'drop' (each
+   * part once the next has landed, store/drop-behind.ts) or 'keep'.
+   */
+  mirrorCache: 'drop' | 'keep';
   debug: boolean;
 }
 
@@ -42,7 +47,7 @@ export const DEFAULT_SPIN_US = os.availableParallelism() > 1 ? 50 : 0;
 export function parseMountOptions(text: string | undefined): MountOptions {
   const o: MountOptions = {
     readOnly: false, allowOther: false, commitIntervalMs: 1000, maxDirtyBytes: DEFAULT_DIRTY_MAX,
-    spinUs: DEFAULT_SPIN_US, debug: false,
+    spinUs: DEFAULT_SPIN_US, mirrorCache: 'drop', debug: false,
   };
   for (const raw of (text ?? '').split(',').filter(Boolean)) {
     const [k, v] = raw.split('=', 2) as [string, string | undefined];
@@ -71,9 +76,13 @@ export function parseMountOptions(text: string | undefined): MountOptions {
         o.spinUs = us;
         break;
       }
+      case 'mirror_cache':
+        if (v !== 'drop' && v !== 'keep') throw H2Error.usage(`mount option mirror_cache=${v ?? ''}: expected keep or drop`);
+        o.mirrorCache = v;
+        break;
       default:
         throw H2Error.usage(`unknown mount option '${raw}'`, 'H2_USAGE',
-          'options: ro, rw, allow_other, commit=SECONDS, dirty_max=MIB, spin=US, debug');
+          'options: ro, rw, allow_other, commit=SECONDS, dirty_max=MIB, spin=US, mirror_cache=keep|drop, debug');
     }
   }
   return o;
@@ -145,7 +154,7 @@ export class MountDaemon {
     this.store = store;
     // Commits are written on a thread of their own: FUSE requests keep being
     // served while a flush group goes into LMDB.
-    store.startCommitThread();
+    store.startCommitThread({ dropBulkParts: this.opts.mirrorCache === 'drop' });
     const vfs = new Vfs(store, { readOnly: this.opts.readOnly, maxDirtyBytes: this.opts.maxDirtyBytes });
     this.vfs = vfs;
     fs.writeFileSync(pidPath(storeDir), String(process.pid), { mode: 0o600 });

@@ -17,6 +17,8 @@ export interface CommitThreadData {
   replies: SharedArrayBuffer;
   /** The event loop's MapAdvice counter (env.advice.depthBuffer). */
   adviceDepth: SharedArrayBuffer;
+  /** Bulk mirror parts leave the page cache once written (drop-behind.ts). */
+  dropBulkParts: boolean;
 }
 
 export type ToCommitThread =
@@ -66,13 +68,13 @@ export class CommitThread {
 
   /** `onDeath`: the thread died; called once, after `alive` turned false. */
   constructor(dir: string, adviceDepth: SharedArrayBuffer, private readonly onReply: (r: ThreadReply) => void,
-    onDeath: () => void = () => undefined) {
+    onDeath: () => void = () => undefined, dropBulkParts = true) {
     const { port1, port2 } = new MessageChannel();
     const replies = new SharedArrayBuffer(4);
     this.counter = new Int32Array(replies);
     this.port = port1;
     this.worker = new Worker(new URL('./commit-worker.js', import.meta.url), {
-      workerData: { dir, replies, adviceDepth, port: port2 }, transferList: [port2],
+      workerData: { dir, replies, adviceDepth, dropBulkParts, port: port2 }, transferList: [port2],
       // This thread's garbage is each job's copied keys, leaves and small
       // blocks (full blocks are shared slabs, never freed): a small young
       // generation collects it every few jobs and keeps the heap small.

@@ -15,7 +15,7 @@ import { MapPrefault } from './map-advice.js';
 import { writeMirrorJob } from './mirror-job.js';
 import type { CommitThreadData, ThreadReply, ToCommitThread } from './commit-thread.js';
 
-const { dir, port, replies, adviceDepth } = workerData as CommitThreadData & { port: MessagePort };
+const { dir, port, replies, adviceDepth, dropBulkParts } = workerData as CommitThreadData & { port: MessagePort };
 const counter = new Int32Array(replies);
 const env = openLmdb(dir, { adviceDepth });
 const prefault = new MapPrefault(env.dataFile);
@@ -60,7 +60,7 @@ port.on('message', (m: ToCommitThread) => {
     answer({ mirror: m.id, ...back }, [back.ops]);
     // A mirrored part is not read back soon: no reason to map it.
     const grown = prefault.skipGrowth();
-    if (m.job.len >= BULK_PART_BYTES) dropBehind.afterPart(grown.from, grown.to);
+    if (dropBulkParts && m.job.len >= BULK_PART_BYTES) dropBehind.afterPart(grown.from, grown.to);
   } else {
     const job: CommitJob = m.job;
     if (stopped) {

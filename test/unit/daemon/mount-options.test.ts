@@ -12,4 +12,13 @@ describe('mount options', () => {
       expect(() => parseMountOptions(bad), bad).to.throw(/mount option spin=.*expected microseconds, 0 to 10000/);
     }
   });
+
+  it('mirror_cache=keep|drop says whether a slave drops bulk mirror parts from the page cache; drop by default', () => {
+    expect(parseMountOptions(undefined).mirrorCache).to.equal('drop');
+    expect(parseMountOptions('mirror_cache=keep').mirrorCache).to.equal('keep');
+    expect(parseMountOptions('mirror_cache=keep,mirror_cache=drop').mirrorCache).to.equal('drop');
+    for (const bad of ['mirror_cache', 'mirror_cache=', 'mirror_cache=KEEP', 'mirror_cache=yes']) {
+      expect(() => parseMountOptions(bad), bad).to.throw(/mount option mirror_cache=.*: expected keep or drop/);
+    }
+  });
 });

@@ -29,9 +29,9 @@ function readAll(vfs: Vfs, p: string, size: number): Buffer {
 
 describe('store/commit thread (flush groups written off the event loop)', () => {
   const open: Store[] = [];
-  function threaded(): Store {
+  function threaded(opts: { dropBulkParts?: boolean } = {}): Store {
     const s = tmpStore();
-    s.startCommitThread();
+    s.startCommitThread(opts);
     open.push(s);
     return s;
   }
@@ -118,8 +118,8 @@ describe('store/commit thread (flush groups written off the event loop)', () => 
     const SHARED = '00000000-0000-4000-8000-000000000001';
 
     /** A slave PFS in a threaded store, and a TID far past anything it has. */
-    async function slave(): Promise<{ store: Store; pfs: number; t: Tid }> {
-      const store = threaded();
+    async function slave(opts: { dropBulkParts?: boolean } = {}): Promise<{ store: Store; pfs: number; t: Tid }> {
+      const store = threaded(opts);
       const pfs = store.allocPfsId();
       store.putPfs(pfs, newPfsHeader('slave', { sharedUuid: SHARED }));
       store.commit();
@@ -219,35 +219,55 @@ describe('store/commit thread (flush groups written off the event loop)', () => 
       }
     });
 
+    /** The kernel's own count of the bytes of `file` in the page cache. */
+    const resident = (file: string): number =>
+      Number(execFileSync('fincore', ['--bytes', '--noheadings', '--output', 'RES', file], { encoding: 'utf8' }).trim());
+    /** `n` 64 KiB blocks of a bulk part `seed`, mirrored at t + seed. */
+    const bulkBlocks = (t: Tid, n: number, seed: number): MirrorOp[] => Array.from({ length: n }, (_, i) => {
+      const data = Buffer.alloc(65_536, (seed * 7 + i) & 0xff);
+      return { kind: 'create', objId: OBJ + 2, recType: RECTYPE.DATA, key: BigInt(seed * 1000 + i) * 65_536n, createTid: t + BigInt(seed),
+        payload: { v: 1, len: data.length }, data };
+    });
+
     it('drops a bulk part from the page cache once the next bulk part has landed, pages its reads mapped included', async () => {
       const { store, pfs, t } = await slave();
       const file = path.join(store.dir, 'data.mdb');
-      // The kernel's own count of the file's pages in the page cache.
-      const resident = (): number => Number(execFileSync('fincore', ['--bytes', '--noheadings', '--output', 'RES', file], { encoding: 'utf8' }).trim());
-      const blocks = (n: number, seed: number): MirrorOp[] => Array.from({ length: n }, (_, i) => {
-        const data = Buffer.alloc(65_536, (seed * 7 + i) & 0xff);
-        return { kind: 'create', objId: OBJ + 2, recType: RECTYPE.DATA, key: BigInt(seed * 1000 + i) * 65_536n, createTid: t + BigInt(seed),
-          payload: { v: 1, len: data.length }, data };
-      });
+      const blocks = (n: number, seed: number): MirrorOp[] => bulkBlocks(t, n, seed);
       const size0 = fs.statSync(file).size;
       await store.applyMirror(pfs, blocks(64, 0), t);
       const part1 = fs.statSync(file).size - size0;
       expect(part1).to.be.at.least(4 << 20);
       // Read back through LMDB's map: those pages are mapped in this process now.
       for (let i = 0; i < 64; i++) expect(store.dataVersion(pfs, OBJ + 2, BigInt(i) * 65_536n, t)![0]).to.equal(i & 0xff);
-      const withPart1 = resident();
+      const withPart1 = resident(file);
       expect(withPart1).to.be.at.least(part1 * 0.9);
       const size1 = fs.statSync(file).size;
       await store.applyMirror(pfs, blocks(64, 1), t + 1n);
       const part2 = fs.statSync(file).size - size1;
       // A small part after it: the thread has dealt with part 2 once this one lands.
       await store.applyMirror(pfs, [mk(1n, t + 2n, 'small')], t + 2n);
-      const after = resident();
+      const after = resident(file);
       expect(after, 'part 1 left the cache').to.be.at.most(fs.statSync(file).size - part1 * 0.9);
       expect(after, 'part 2 is still cached (dropped only after the next bulk part)').to.be.at.least(part2 * 0.9);
       // Dropped from the cache, not from the store.
       expect(store.dataVersion(pfs, OBJ + 2, 63n * 65_536n, t)!.equals(Buffer.alloc(65_536, 63))).to.equal(true);
       expect(store.syncEndTid(pfs)).to.equal(t + 2n);
+    });
+
+    it('keeps bulk parts cached when told to (mount option mirror_cache=keep)', async () => {
+      const { store, pfs, t } = await slave({ dropBulkParts: false });
+      const file = path.join(store.dir, 'data.mdb');
+      const size0 = fs.statSync(file).size;
+      await store.applyMirror(pfs, bulkBlocks(t, 64, 0), t);
+      const part1 = fs.statSync(file).size - size0;
+      expect(part1).to.be.at.least(4 << 20);
+      await store.applyMirror(pfs, bulkBlocks(t, 64, 1), t + 1n);
+      await store.applyMirror(pfs, bulkBlocks(t, 64, 2), t + 2n);
+      await store.applyMirror(pfs, [mk(1n, t + 3n, 'small')], t + 3n);
+      // All three parts still cached: nothing was dropped.
+      expect(resident(file)).to.be.at.least((fs.statSync(file).size - size0) * 0.9);
+      expect(store.dataVersion(pfs, OBJ + 2, 63n * 65_536n, t)!.equals(Buffer.alloc(65_536, 63))).to.equal(true);
+      expect(store.syncEndTid(pfs)).to.equal(t + 3n);
     });
 
     it('close() lands the parts in flight', async () => {
