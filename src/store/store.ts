@@ -675,8 +675,9 @@ export class Store {
    * From now on commit() seals the flush group and hands it to a thread of
    * its own, which writes it while the event loop goes on serving (the
    * mount daemon). Without it (the CLI, tests) commit() writes inline.
+   * `dropBulkParts` (default yes): a slave's bulk mirror parts leave the
+   * page cache once written (store/drop-behind.ts).
    */
-  /** `dropBulkParts`: a slave's bulk mirror parts leave the page cache once written (store/drop-behind.ts); default yes. */
   startCommitThread(opts: { dropBulkParts?: boolean } = {}): void {
     if (this.readOnly || this.commitThread || this.closed) return;
     this.commitThread = new CommitThread(this.dir, this.env.advice.depthBuffer, (r) => this.onThreadReply(r), () => this.onThreadDeath(),
