@@ -4,10 +4,10 @@
  * they stay. Counted by the kernel (fincore), checked by tar | md5sum.
  */
 import { expect } from 'chai';
-import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { cleanupMounts, h2fsOk, mount, type Mounted, newStore, requireFuse, tarMd5 } from '../helpers/h2fs.js';
+import { cachedBytes } from '../helpers/page-cache.js';
 import { randomFile } from '../helpers/trees.js';
 import { removeTmpDirs } from '../helpers/tmp.js';
 
@@ -15,8 +15,7 @@ const MiB = 1024 * 1024;
 
 /** Bytes of `file` in the page cache, and its size. */
 function cached(file: string): { res: number; size: number } {
-  const res = Number(execFileSync('fincore', ['--bytes', '--noheadings', '--output', 'RES', file], { encoding: 'utf8' }).trim());
-  return { res, size: fs.statSync(file).size };
+  return { res: cachedBytes(file), size: fs.statSync(file).size };
 }
 
 describe('mount option mirror_cache on a slave', function () {

@@ -1,5 +1,4 @@
 import { expect } from 'chai';
-import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -7,6 +6,7 @@ import { H2Error } from '../../../src/errors.js';
 import { newPfsHeader, RECTYPE, Store, type LogicalKey, type MirrorOp, type XattrPayload } from '../../../src/store/index.js';
 import { TID_MAX, type Tid } from '../../../src/tid.js';
 import { Vfs } from '../../../src/vfs/index.js';
+import { cachedBytes } from '../../helpers/page-cache.js';
 import { removeTmpDirs, tmpStore } from '../../helpers/tmp.js';
 
 const OBJ = 100;
@@ -219,9 +219,6 @@ describe('store/commit thread (flush groups written off the event loop)', () => 
       }
     });
 
-    /** The kernel's own count of the bytes of `file` in the page cache. */
-    const resident = (file: string): number =>
-      Number(execFileSync('fincore', ['--bytes', '--noheadings', '--output', 'RES', file], { encoding: 'utf8' }).trim());
     /** `n` 64 KiB blocks of a bulk part `seed`, mirrored at t + seed. */
     const bulkBlocks = (t: Tid, n: number, seed: number): MirrorOp[] => Array.from({ length: n }, (_, i) => {
       const data = Buffer.alloc(65_536, (seed * 7 + i) & 0xff);
@@ -239,14 +236,14 @@ describe('store/commit thread (flush groups written off the event loop)', () => 
       expect(part1).to.be.at.least(4 << 20);
       // Read back through LMDB's map: those pages are mapped in this process now.
       for (let i = 0; i < 64; i++) expect(store.dataVersion(pfs, OBJ + 2, BigInt(i) * 65_536n, t)![0]).to.equal(i & 0xff);
-      const withPart1 = resident(file);
+      const withPart1 = cachedBytes(file);
       expect(withPart1).to.be.at.least(part1 * 0.9);
       const size1 = fs.statSync(file).size;
       await store.applyMirror(pfs, blocks(64, 1), t + 1n);
       const part2 = fs.statSync(file).size - size1;
       // A small part after it: the thread has dealt with part 2 once this one lands.
       await store.applyMirror(pfs, [mk(1n, t + 2n, 'small')], t + 2n);
-      const after = resident(file);
+      const after = cachedBytes(file);
       expect(after, 'part 1 left the cache').to.be.at.most(fs.statSync(file).size - part1 * 0.9);
       expect(after, 'part 2 is still cached (dropped only after the next bulk part)').to.be.at.least(part2 * 0.9);
       // Dropped from the cache, not from the store.
@@ -265,7 +262,7 @@ describe('store/commit thread (flush groups written off the event loop)', () => 
       await store.applyMirror(pfs, bulkBlocks(t, 64, 2), t + 2n);
       await store.applyMirror(pfs, [mk(1n, t + 3n, 'small')], t + 3n);
       // All three parts still cached: nothing was dropped.
-      expect(resident(file)).to.be.at.least((fs.statSync(file).size - size0) * 0.9);
+      expect(cachedBytes(file)).to.be.at.least((fs.statSync(file).size - size0) * 0.9);
       expect(store.dataVersion(pfs, OBJ + 2, 63n * 65_536n, t)!.equals(Buffer.alloc(65_536, 63))).to.equal(true);
       expect(store.syncEndTid(pfs)).to.equal(t + 3n);
     });

@@ -4,20 +4,16 @@
  * DropBehind's bookkeeping.
  */
 import { expect } from 'chai';
-import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { DropBehind } from '../../../src/store/drop-behind.js';
+import { cachedBytes } from '../../helpers/page-cache.js';
 import { removeTmpDirs, tmpDir } from '../../helpers/tmp.js';
 
 const PS = 4096;
 const P_LEAF = 0x02;
 const P_OVERFLOW = 0x04;
 const P_META = 0x08;
-
-function cachedBytes(file: string): number {
-  return Number(execFileSync('fincore', ['--bytes', '--noheadings', '--output', 'RES', file], { encoding: 'utf8' }).trim());
-}
 
 /** Pages as LMDB writes them: number, flags and (overflow) run length in each header; `lmdb` false: no headers at all. */
 function pageFile(kinds: Array<'meta' | 'leaf' | number>, lmdb = true): string {
