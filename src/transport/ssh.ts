@@ -102,7 +102,6 @@ export interface SshEndpoint {
  */
 function dial(host: string, port: number): { sock: net.Socket; early: () => Error | undefined } {
   const sock = net.connect({ host, port, noDelay: true });
-  corkPerTurn(sock);
   let early: Error | undefined;
   const onError = (e: Error): void => { early = e; };
   sock.once('error', onError);
@@ -113,29 +112,6 @@ function dial(host: string, port: number): { sock: net.Socket; early: () => Erro
       return early;
     },
   };
-}
-
-/**
- * ssh2 writes every SSH packet (32 KiB at most, the size sshd allows a
- * session channel) to the socket by itself: a 1 MiB chunk of a bulk copy
- * was 32 write syscalls and 32 trips through loopback TCP. Held until the
- * end of the turn, they leave as one writev.
- */
-export function corkPerTurn(sock: net.Socket): void {
-  const write = sock.write as (...args: unknown[]) => boolean;
-  let corked = false;
-  const uncork = (): void => {
-    corked = false;
-    sock.uncork();
-  };
-  sock.write = function corkingWrite(this: net.Socket, ...args: unknown[]): boolean {
-    if (!corked) {
-      corked = true;
-      this.cork();
-      process.nextTick(uncork);
-    }
-    return write.apply(this, args);
-  } as net.Socket['write'];
 }
 
 /** The parts of ssh2's protocol object that sending an SSH_MSG_IGNORE needs. */

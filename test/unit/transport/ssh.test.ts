@@ -2,10 +2,8 @@ import { expect } from 'chai';
 import fs from 'node:fs';
 import path from 'node:path';
 import { execFileSync } from 'node:child_process';
-import net from 'node:net';
-import { once } from 'node:events';
 import { H2Error } from '../../../src/errors.js';
-import { corkPerTurn, parseRemoteSpec, shellQuote } from '../../../src/transport/ssh.js';
+import { parseRemoteSpec, shellQuote } from '../../../src/transport/ssh.js';
 import { removeTmpDirs, tmpDir } from '../../helpers/tmp.js';
 
 describe('transport/ssh', () => {
@@ -104,46 +102,6 @@ describe('transport/ssh', () => {
         expect(two).to.equal(`[x][${p}]`);
       }
       expect(fs.readdirSync(cwd)).to.deep.equal(['decoy']);
-    });
-  });
-
-  describe('corkPerTurn', () => {
-    it('holds the writes of one turn and hands them to the kernel together, in order', async () => {
-      const server = net.createServer();
-      server.listen(0, '127.0.0.1');
-      await once(server, 'listening');
-      const port = (server.address() as net.AddressInfo).port;
-      const got: Buffer[] = [];
-      server.on('connection', (c) => c.on('data', (d: Buffer) => got.push(d)));
-      const sock = net.connect({ host: '127.0.0.1', port, noDelay: true });
-      try {
-        await once(sock, 'connect');
-        corkPerTurn(sock);
-        const kernelWrites: number[] = [];
-        const writev = sock._writev!.bind(sock);
-        sock._writev = (chunks, cb) => { kernelWrites.push(chunks.length); writev(chunks, cb); };
-        const write = sock._write.bind(sock);
-        sock._write = (chunk, enc, cb) => { kernelWrites.push(1); write(chunk, enc, cb); };
-        const parts = [0, 1, 2, 3, 4, 5, 6, 7].map((i) => Buffer.alloc(32 * 1024, i));
-        for (const p of parts) sock.write(p);
-        // Nothing left for the kernel yet: all of it waits for the end of the turn.
-        expect(sock.writableLength).to.equal(8 * 32 * 1024);
-        expect(kernelWrites).to.deep.equal([]);
-        await new Promise((r) => setImmediate(r));
-        expect(kernelWrites).to.deep.equal([8]);
-        expect(sock.writableCorked).to.equal(0);
-        // A later turn is held again, on its own.
-        sock.write(Buffer.from('end'));
-        expect(sock.writableLength).to.be.greaterThan(0);
-        await new Promise((r) => setImmediate(r));
-        expect(kernelWrites).to.deep.equal([8, 1]);
-        const want = Buffer.concat([...parts, Buffer.from('end')]);
-        while (Buffer.concat(got).length < want.length) await new Promise((r) => setTimeout(r, 5));
-        expect(Buffer.concat(got).equals(want)).to.equal(true);
-      } finally {
-        sock.destroy();
-        server.close();
-      }
     });
   });
 });
