@@ -1,6 +1,6 @@
 /**
  * h2fs's native addon (vendor/h2fs-native): the memory calls Node has no
- * binding for. Optional: without a prebuild for this platform every caller
+ * binding for, and a faster CRC-32 (src/checksum.ts). Optional: without a prebuild for this platform every caller
  * goes on without it (readaround stays on, idle memory stays allocated).
  */
 import { createRequire } from 'node:module';
@@ -18,6 +18,10 @@ export interface NativeAddon {
   mallocTrim(): number;
   /** posix_fadvise(2) on a file range; returns errno, 0 on success. */
   fadvise(fd: number, offset: bigint, length: bigint, advice: number): number;
+  /** zlib.crc32(view, crc), folded with VPCLMULQDQ where CRC32_FOLDED is 1, bytewise elsewhere. */
+  crc32(view: Uint8Array, crc: number): number;
+  /** 1 where this CPU has AVX-512 and VPCLMULQDQ for crc32; 0 otherwise (zlib is then faster). */
+  CRC32_FOLDED: number;
   PAGE_SIZE: number;
   MADV_NORMAL: number;
   MADV_RANDOM: number;

@@ -8,9 +8,9 @@
  * Every frame decodes on its own (no shared msgpack structures), so a stream
  * can be cut and resumed anywhere. The only importer of msgpackr in mirror/.
  */
-import { crc32 } from 'node:zlib';
 import { Transform, type TransformCallback } from 'node:stream';
 import { Packr } from 'msgpackr';
+import { crc32 } from '../checksum.js';
 import { H2Error } from '../errors.js';
 import type { Tid } from '../tid.js';
 

@@ -7,6 +7,7 @@
  * It also gives idle memory back: the pages of unused block buffers, and the
  * free memory glibc's malloc keeps in its arenas; and tells the kernel which
  * pages of a file will not be read again soon (posix_fadvise).
+ * And zlib's CRC-32, folded with VPCLMULQDQ where the CPU has it (crc32.c).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -14,6 +15,7 @@
 #include <unistd.h>
 #include <sys/mman.h>
 #include <node_api.h>
+#include "crc32.h"
 #ifdef __GLIBC__
 #include <malloc.h>
 #endif
@@ -121,6 +123,27 @@ static napi_value MallocTrim(napi_env env, napi_callback_info info) {
   return out;
 }
 
+/* crc32(view: Uint8Array, crc: number) -> zlib.crc32(view, crc) */
+static napi_value Crc32(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2];
+  napi_typedarray_type type;
+  size_t length = 0, offset = 0;
+  void *data = NULL;
+  uint32_t crc = 0;
+  napi_value ab, out;
+  bool is_ta = false;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 2 ||
+      napi_is_typedarray(env, argv[0], &is_ta) != napi_ok || !is_ta ||
+      napi_get_typedarray_info(env, argv[0], &type, &length, &data, &ab, &offset) != napi_ok ||
+      type != napi_uint8_array || napi_get_value_uint32(env, argv[1], &crc) != napi_ok) {
+    napi_throw_type_error(env, NULL, "crc32(view: Uint8Array, crc: number)");
+    return NULL;
+  }
+  napi_create_uint32(env, length ? h2_crc32(crc, (const uint8_t *)data, length) : crc, &out);
+  return out;
+}
+
 static void function(napi_env env, napi_value exports, const char *name, napi_callback cb) {
   napi_value fn;
   napi_create_function(env, name, NAPI_AUTO_LENGTH, cb, NULL, &fn);
@@ -139,6 +162,8 @@ static napi_value Init(napi_env env, napi_value exports) {
   function(env, exports, "pageOffset", PageOffset);
   function(env, exports, "mallocTrim", MallocTrim);
   function(env, exports, "fadvise", Fadvise);
+  function(env, exports, "crc32", Crc32);
+  constant(env, exports, "CRC32_FOLDED", h2_crc32_fast());
   constant(env, exports, "PAGE_SIZE", (int32_t)sysconf(_SC_PAGESIZE));
   constant(env, exports, "MADV_NORMAL", MADV_NORMAL);
   constant(env, exports, "MADV_RANDOM", MADV_RANDOM);
