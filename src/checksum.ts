@@ -10,13 +10,12 @@ import { nativeAddon } from './native.js';
 /** Below this a call into the addon gains nothing over zlib. */
 const FOLDED_MIN = 1024;
 
-function pick(): (data: Uint8Array) => number {
-  const addon = nativeAddon();
-  if (addon?.CRC32_FOLDED !== 1) return (data) => zlibCrc32(data);
-  const folded = addon.crc32.bind(addon);
-  return (data) => (data.length >= FOLDED_MIN ? folded(data, 0) : zlibCrc32(data));
-}
+const addon = nativeAddon();
+const folded = addon?.CRC32_FOLDED === 1 ? addon : null;
 
-export const crc32: (data: Uint8Array) => number = pick();
 /** Whether crc32 takes the addon's folded path on this machine. */
-export const crc32Folded = nativeAddon()?.CRC32_FOLDED === 1;
+export const crc32Folded = folded !== null;
+
+export function crc32(data: Uint8Array): number {
+  return folded !== null && data.length >= FOLDED_MIN ? folded.crc32(data, 0) : zlibCrc32(data);
+}

@@ -1,7 +1,8 @@
 /**
  * h2fs's native addon (vendor/h2fs-native): the memory calls Node has no
- * binding for, and a faster CRC-32 (src/checksum.ts). Optional: without a prebuild for this platform every caller
- * goes on without it (readaround stays on, idle memory stays allocated).
+ * binding for, and a faster CRC-32 (src/checksum.ts). Optional: without a
+ * prebuild for this platform every caller goes on without it (readaround
+ * stays on, idle memory stays allocated, zlib computes the CRCs).
  */
 import { createRequire } from 'node:module';
 import * as log from './log.js';

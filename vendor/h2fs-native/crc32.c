@@ -108,36 +108,38 @@ FAST_TARGET static uint32_t crc_fold(uint32_t reg, const uint8_t *p, size_t n) {
   return crc_bytes(crc_bytes(0, last, 16), p, n);
 }
 
+static int fast;
+
+/* At load, before any thread (the commit worker loads the addon too) calls in. */
+__attribute__((constructor)) static void crc32_init(void) {
+  make_table();
+  __builtin_cpu_init();
+  fast = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl") &&
+         __builtin_cpu_supports("vpclmulqdq") && __builtin_cpu_supports("pclmul");
+}
+
 int h2_crc32_fast(void) {
-  static int fast = -1;
-  if (fast < 0) {
-    make_table();
-    __builtin_cpu_init();
-    fast = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl") &&
-           __builtin_cpu_supports("vpclmulqdq") && __builtin_cpu_supports("pclmul");
-  }
   return fast;
 }
 
 uint32_t h2_crc32(uint32_t crc, const uint8_t *p, size_t n) {
   uint32_t reg = ~crc;
-  if (n >= 256 && h2_crc32_fast()) reg = crc_fold(reg, p, n);
+  if (n >= 256 && fast) reg = crc_fold(reg, p, n);
   else reg = crc_bytes(reg, p, n);
   return ~reg;
 }
 
 #else
 
+__attribute__((constructor)) static void crc32_init(void) {
+  make_table();
+}
+
 int h2_crc32_fast(void) {
   return 0;
 }
 
 uint32_t h2_crc32(uint32_t crc, const uint8_t *p, size_t n) {
-  static int ready = 0;
-  if (!ready) {
-    make_table();
-    ready = 1;
-  }
   return ~crc_bytes(~crc, p, n);
 }
 
