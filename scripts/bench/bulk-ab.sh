@@ -31,23 +31,9 @@ for t in "$a" "$b"; do
   [ -f "$t/dist/src/bin/h2fs.js" ] || { echo "bulk-ab: $t/dist/src/bin/h2fs.js missing (npm run build there)" >&2; exit 1; }
 done
 source "$(dirname "$0")/lib.sh"
-declare -A tree=([A]=$a [B]=$b)
-cmd() { if [ -x "${tree[$1]}/bin/h2fs" ]; then echo "${tree[$1]}/bin/h2fs"; else echo "$(command -v node) ${tree[$1]}/dist/src/bin/h2fs.js"; fi; }
-run() { local v=$1; shift; $(cmd "$v") "$@"; }
 # cpu PID: "user-ms system-ms"
 cpu() { awk -v t="$(getconf CLK_TCK)" '{ sub(/.*\) /, ""); printf "%d %d\n", $12*1000/t, $13*1000/t }' "/proc/$1/stat"; }
-mkdir -p "$bench_work/m/mnt" "$bench_work/sA/mnt" "$bench_work/sB/mnt"
-run B newfs "$bench_work/m/store" >/dev/null
-run B mount "$bench_work/m/store" "$bench_work/m/mnt"
-for v in A B; do
-  run "$v" newfs "$bench_work/s$v/store" >/dev/null
-  run "$v" mount "$bench_work/s$v/store" "$bench_work/s$v/mnt"
-done
-bench_sshd
-M=$bench_work/m/mnt/obj
-run B pfs-master "$M" >/dev/null
-echo "bulk-ab: A=$a ($(git -C "$a" rev-parse --short HEAD 2>/dev/null || echo '?'))"
-echo "bulk-ab: B=$b ($(git -C "$b" rev-parse --short HEAD 2>/dev/null || echo '?'))"
+ab_builds bulk-ab "$a" "$b"
 read -r bytes nf < <(python3 "$root/scripts/bench/tree.py" gen "$M" "$files" 7)
 echo "bulk-ab: tree of $nf files, $bytes bytes (untimed)"
 sync; sleep 2
@@ -58,8 +44,8 @@ copy() {
   spid=$(bench_daemon_pid "s$v")
   read -r su0 ss0 < <(cpu "$spid")
   t0=$EPOCHREALTIME
-  H2FS_REMOTE="$(cmd "$v")" /usr/bin/time -f "%U %S" -o "$bench_work/time.txt" \
-    $(cmd "$v") -y mirror-copy -p "$bench_port" "$M" "127.0.0.1:$bench_work/s$v/mnt/p$n" >/dev/null
+  H2FS_REMOTE="$(ab_cmd "$v")" /usr/bin/time -f "%U %S" -o "$bench_work/time.txt" \
+    $(ab_cmd "$v") -y mirror-copy -p "$bench_port" "$M" "127.0.0.1:$bench_work/s$v/mnt/p$n" >/dev/null
   t1=$EPOCHREALTIME
   read -r su1 ss1 < <(cpu "$spid")
   read -r ru rs < "$bench_work/time.txt"

@@ -131,3 +131,29 @@ lag_report() {
 
 # result PART PEER METRIC VALUE UNIT: one machine-readable result line on stdout.
 result() { printf 'RESULT part=%s peer=%s metric=%s value=%s unit=%s\n' "$@"; }
+
+# The A/B scripts (round-ab.sh, bulk-ab.sh). ab_builds NAME A_TREE B_TREE:
+# the two builds, as `ab_cmd BUILD` (each build as a user runs it: its bin/h2fs
+# launcher where it has one) and `ab_run BUILD ARGS...`; then a master store
+# mounted by B's build with a master PFS at $M, each build's own slave store
+# at $bench_work/sA and sB mounted by that build, and the sshd.
+declare -A ab_tree
+ab_builds() {
+  local name=$1 v
+  ab_tree=([A]=$2 [B]=$3)
+  mkdir -p "$bench_work/m/mnt" "$bench_work/sA/mnt" "$bench_work/sB/mnt"
+  ab_run B newfs "$bench_work/m/store" >/dev/null
+  ab_run B mount "$bench_work/m/store" "$bench_work/m/mnt"
+  for v in A B; do
+    ab_run "$v" newfs "$bench_work/s$v/store" >/dev/null
+    ab_run "$v" mount "$bench_work/s$v/store" "$bench_work/s$v/mnt"
+  done
+  bench_sshd
+  M=$bench_work/m/mnt/obj
+  ab_run B pfs-master "$M" >/dev/null
+  for v in A B; do
+    echo "$name: $v=${ab_tree[$v]} ($(git -C "${ab_tree[$v]}" rev-parse --short HEAD 2>/dev/null || echo '?'))"
+  done
+}
+ab_cmd() { if [ -x "${ab_tree[$1]}/bin/h2fs" ]; then echo "${ab_tree[$1]}/bin/h2fs"; else echo "$(command -v node) ${ab_tree[$1]}/dist/src/bin/h2fs.js"; fi; }
+ab_run() { local v=$1; shift; $(ab_cmd "$v") "$@"; }

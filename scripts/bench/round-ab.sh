@@ -35,22 +35,7 @@ done
 # lib.sh: the work dir, the temporary sshd and the cleanup (mounts, daemons).
 source "$(dirname "$0")/lib.sh"
 treepy() { python3 "$root/scripts/bench/tree.py" "$@"; }
-declare -A tree=([A]=$a [B]=$b)
-# Each build as a user runs it: its bin/h2fs launcher where it has one.
-cmd() { if [ -x "${tree[$1]}/bin/h2fs" ]; then echo "${tree[$1]}/bin/h2fs"; else echo "$(command -v node) ${tree[$1]}/dist/src/bin/h2fs.js"; fi; }
-run() { local v=$1; shift; $(cmd "$v") "$@"; }
-mkdir -p "$bench_work/m/mnt" "$bench_work/sA/mnt" "$bench_work/sB/mnt"
-run B newfs "$bench_work/m/store" >/dev/null
-run B mount "$bench_work/m/store" "$bench_work/m/mnt"
-for v in A B; do
-  run "$v" newfs "$bench_work/s$v/store" >/dev/null
-  run "$v" mount "$bench_work/s$v/store" "$bench_work/s$v/mnt"
-done
-bench_sshd
-M=$bench_work/m/mnt/obj
-run B pfs-master "$M" >/dev/null
-echo "round-ab: A=$a ($(git -C "$a" rev-parse --short HEAD 2>/dev/null || echo '?'))"
-echo "round-ab: B=$b ($(git -C "$b" rev-parse --short HEAD 2>/dev/null || echo '?'))"
+ab_builds round-ab "$a" "$b"
 echo "round-ab: writing $files files into the master (untimed)"
 treepy gen "$M" "$files" 1
 mkdir "$bench_work/changes"
@@ -58,7 +43,7 @@ treepy changes "$files" 1 "$rounds" 100 "$bench_work/changes"
 sync; sleep 2
 # Each build's first copy creates its slave PFS (untimed).
 for v in A B; do
-  H2FS_REMOTE="$(cmd "$v")" run "$v" -y mirror-copy -p "$bench_port" "$M" "127.0.0.1:$bench_work/s$v/mnt/pfs"
+  H2FS_REMOTE="$(ab_cmd "$v")" ab_run "$v" -y mirror-copy -p "$bench_port" "$M" "127.0.0.1:$bench_work/s$v/mnt/pfs"
 done
 results=$bench_work/results.txt
 for r in $(seq 1 "$rounds"); do
@@ -73,7 +58,7 @@ for r in $(seq 1 "$rounds"); do
       read -r _ _ rb0 < <(proc_counters "$spid")
     fi
     t0=$EPOCHREALTIME
-    H2FS_REMOTE="$(cmd "$v")" run "$v" mirror-copy -p "$bench_port" "$M" "127.0.0.1:$bench_work/s$v/mnt/pfs"
+    H2FS_REMOTE="$(ab_cmd "$v")" ab_run "$v" mirror-copy -p "$bench_port" "$M" "127.0.0.1:$bench_work/s$v/mnt/pfs"
     t1=$EPOCHREALTIME
     ms=$(( (${t1/./} - ${t0/./}) / 1000 ))
     echo "$v $ms" >> "$results"
