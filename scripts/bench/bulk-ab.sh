@@ -31,8 +31,6 @@ for t in "$a" "$b"; do
   [ -f "$t/dist/src/bin/h2fs.js" ] || { echo "bulk-ab: $t/dist/src/bin/h2fs.js missing (npm run build there)" >&2; exit 1; }
 done
 source "$(dirname "$0")/lib.sh"
-# cpu PID: "user-ms system-ms"
-cpu() { awk -v t="$(getconf CLK_TCK)" '{ sub(/.*\) /, ""); printf "%d %d\n", $12*1000/t, $13*1000/t }' "/proc/$1/stat"; }
 ab_builds bulk-ab "$a" "$b"
 read -r bytes nf < <(python3 "$root/scripts/bench/tree.py" gen "$M" "$files" 7)
 echo "bulk-ab: tree of $nf files, $bytes bytes (untimed)"
@@ -40,16 +38,16 @@ sync; sleep 2
 results=$bench_work/results.txt
 # copy BUILD N: one first copy into a new slave PFS; prints "ms mirror-copy-cpu-ms slave-cpu-ms".
 copy() {
-  local v=$1 n=$2 spid t0 t1 su0 ss0 su1 ss1 ru rs
+  local v=$1 n=$2 spid t0 t1 c0 c1 ru rs
   spid=$(bench_daemon_pid "s$v")
-  read -r su0 ss0 < <(cpu "$spid")
+  read -r c0 _ _ < <(proc_counters "$spid")
   t0=$EPOCHREALTIME
   H2FS_REMOTE="$(ab_cmd "$v")" /usr/bin/time -f "%U %S" -o "$bench_work/time.txt" \
     $(ab_cmd "$v") -y mirror-copy -p "$bench_port" "$M" "127.0.0.1:$bench_work/s$v/mnt/p$n" >/dev/null
   t1=$EPOCHREALTIME
-  read -r su1 ss1 < <(cpu "$spid")
+  read -r c1 _ _ < <(proc_counters "$spid")
   read -r ru rs < "$bench_work/time.txt"
-  echo "$(( (${t1/./} - ${t0/./}) / 1000 )) $(awk -v u="$ru" -v s="$rs" 'BEGIN { printf "%d", (u + s) * 1000 }') $(( su1 - su0 + ss1 - ss0 ))"
+  echo "$(( (${t1/./} - ${t0/./}) / 1000 )) $(awk -v u="$ru" -v s="$rs" 'BEGIN { printf "%d", (u + s) * 1000 }') $(( c1 - c0 ))"
   sleep 2
 }
 for v in A B; do copy "$v" 0 >/dev/null; done

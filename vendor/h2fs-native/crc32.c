@@ -15,7 +15,6 @@
  */
 #include <stddef.h>
 #include <stdint.h>
-#include <string.h>
 #include "crc32.h"
 
 static uint32_t table[256];

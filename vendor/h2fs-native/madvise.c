@@ -140,7 +140,7 @@ static napi_value Crc32(napi_env env, napi_callback_info info) {
     napi_throw_type_error(env, NULL, "crc32(view: Uint8Array, crc: number)");
     return NULL;
   }
-  napi_create_uint32(env, length ? h2_crc32(crc, (const uint8_t *)data, length) : crc, &out);
+  napi_create_uint32(env, h2_crc32(crc, (const uint8_t *)data, length), &out);
   return out;
 }
 
