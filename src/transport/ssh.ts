@@ -15,6 +15,7 @@ import type { AgentAuthMethod, ClientChannel, PublicKeyAuthMethod } from 'ssh2';
 import { H2Error } from '../errors.js';
 import * as log from '../log.js';
 import { hostVerifier } from './known-hosts.js';
+import { coalesceWrites, poolGcmPadding } from './ssh-packets.js';
 import { shellQuote, type RemoteSpec } from './remote-spec.js';
 
 export { parseRemoteSpec, shellQuote, type RemoteSpec } from './remote-spec.js';
@@ -102,6 +103,7 @@ export interface SshEndpoint {
  */
 function dial(host: string, port: number): { sock: net.Socket; early: () => Error | undefined } {
   const sock = net.connect({ host, port, noDelay: true });
+  coalesceWrites(sock);
   let early: Error | undefined;
   const onError = (e: Error): void => { early = e; };
   sock.once('error', onError);
@@ -203,7 +205,9 @@ async function session(r: Resolved, link: ReturnType<typeof dial>, args: string[
   // index also loads its server, SFTP and agent code, some 10 ms that a
   // mirror round never uses. require(), not import(): Node would first
   // scan the CommonJS sources for named exports (another 10 ms).
-  const Client = createRequire(import.meta.url)('ssh2/lib/client.js') as typeof import('ssh2').Client;
+  const load = createRequire(import.meta.url);
+  const Client = load('ssh2/lib/client.js') as typeof import('ssh2').Client;
+  poolGcmPadding(load('ssh2/lib/protocol/crypto.js') as Parameters<typeof poolGcmPadding>[0]);
   const refused = link.early();
   if (refused) throw new H2Error('H2_TRANSPORT', `ssh ${r.host}:${r.port}: ${refused.message}`);
   return new Promise<SshEndpoint>((resolve, reject) => {
