@@ -95,14 +95,24 @@ describe('transport/ssh-packets', () => {
       try {
         await once(sock, 'connect');
         coalesceWrites(sock);
+        // What reaches the kernel: one entry per writev/write, with its number of buffers.
+        const kernelWrites: number[] = [];
+        const writev = sock._writev!.bind(sock);
+        sock._writev = (chunks, cb) => { kernelWrites.push(chunks.length); writev(chunks, cb); };
+        const write = sock._write.bind(sock);
+        sock._write = (chunk, enc, cb) => { kernelWrites.push(1); write(chunk, enc, cb); };
         const parts: Buffer[] = [];
         for (let i = 0; i < 40; i++) parts.push(Buffer.alloc(1000 + i, i));
         for (const p of parts) sock.write(p);
         expect(sock.writableCorked).to.equal(1);
+        expect(kernelWrites).to.deep.equal([]);
         await new Promise((r) => process.nextTick(r));
         expect(sock.writableCorked).to.equal(0);
+        expect(kernelWrites).to.deep.equal([40]);
         let called = false;
         sock.write(Buffer.from('end'), () => { called = true; });
+        await new Promise((r) => setImmediate(r));
+        expect(kernelWrites).to.deep.equal([40, 1]);
         sock.end();
         await done;
         expect(called).to.equal(true);
