@@ -266,12 +266,13 @@ peer_h2fs() {
   done
   if [ "$v" = 1x ] && [ "$do_incr" = 1 ]; then
     # Kept for the big rounds' interleaved 1x rounds: checked now, against the other peers too.
-    [ "$verify" = 1 ] && verify_pair h2fs 1x "$(cd -P "$bench_work/h2m_1x/mnt/obj" && pwd)" "$(cd -P "$bench_work/h2s_1x/mnt/pfs1" && pwd)"
-    return
+    if [ "$verify" = 1 ]; then
+      verify_pair h2fs 1x "$(cd -P "$bench_work/h2m_1x/mnt/obj" && pwd)" "$(cd -P "$bench_work/h2s_1x/mnt/pfs1" && pwd)"
+    fi
+    return 0
   fi
   h2fs_teardown "$v" "$v"
-  [ "$v" = big ] && h2fs_teardown 1x -
-  return 0
+  if [ "$v" = big ]; then h2fs_teardown 1x -; fi
 }
 
 # ---------------------------------------------------------------- btrfs
