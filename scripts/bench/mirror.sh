@@ -33,8 +33,11 @@
 #          pair of snapshots is deterministic).
 #   rsync  --stats "Total bytes sent" (rsync protocol bytes into ssh).
 # Part 3 "bulk": the first full mirror of the tree (time, MB/s of tree
-#   content, bytes), and the ceiling: `ssh ... 'cat >/dev/null' < FILE`
-#   with FILE random and as big as the tree's content (median of 3).
+#   content, bytes): the median of K first copies (--bulk-copies, default
+#   3) of the 1x tree, each to a destination of its own (the first is the
+#   one the rounds go on to), one of the big tree; and the ceiling:
+#   `ssh ... 'cat >/dev/null' < FILE` with FILE random and as big as the
+#   tree's content (median of 3).
 # Part 2 "incr": R rounds of 100 changes (50 modify = overwrite 512 B..16 KiB
 #   at a random offset, 20 create, 15 delete, 15 rename into a random
 #   directory), the same list for every peer (fixed seed), each round
@@ -54,20 +57,20 @@
 # h2fs's 1x pair, kept for the big rounds), so the disk holds the staging
 # tree plus one peer's two copies at a time (the script checks for room first). MB/s is 10^6 bytes/s.
 # Usage: scripts/bench/mirror.sh [--files N] [--big-factor F] [--rounds R]
-#          [--part bulk|incr|all] [--no-verify]   (defaults 50000 10 5 all)
+#          [--bulk-copies K] [--part bulk|incr|all] [--no-verify]   (defaults 50000 10 5 3 all)
 # Prints RESULT lines (lib.sh's result), then a table of medians with the
 # h2fs/btrfs and h2fs/rsync ratios against the goals, and the h2fs daemons'
 # peak memory. Needs root (loop mounts, FUSE), btrfs-progs, rsync, ssh, python3.
 set -euo pipefail
 
-usage() { echo "usage: $0 [--files N] [--big-factor F] [--rounds R] [--part bulk|incr|all] [--no-verify]   (defaults 50000 10 5 all)"; }
-files=50000 big_factor=10 rounds=5 part=all verify=1
+usage() { echo "usage: $0 [--files N] [--big-factor F] [--rounds R] [--bulk-copies K] [--part bulk|incr|all] [--no-verify]   (defaults 50000 10 5 3 all)"; }
+files=50000 big_factor=10 rounds=5 bulk_copies=3 part=all verify=1
 while [ $# -gt 0 ]; do
   case $1 in
-    --files|--big-factor|--rounds|--part)
+    --files|--big-factor|--rounds|--bulk-copies|--part)
       [ $# -ge 2 ] || { echo "mirror: $1 needs a value" >&2; usage >&2; exit 2; }
       opt=${1#--} val=$2; shift 2 ;;
-    --files=*|--big-factor=*|--rounds=*|--part=*)
+    --files=*|--big-factor=*|--rounds=*|--bulk-copies=*|--part=*)
       opt=${1%%=*} opt=${opt#--} val=${1#*=}; shift ;;
     --no-verify) verify=0; shift; continue ;;
     -h|--help) usage; exit 0 ;;
@@ -160,10 +163,11 @@ h2fs_setup() {
   say "h2fs: copied in $(( $(ms_since "$t") / 1000 )) s"
 }
 
-# h2fs_round VARIANT ROUND PART_BULK PART_INCR: one timed mirror-copy of
-# what the master holds (round 0: the first, which creates the slave PFS).
+# h2fs_round VARIANT ROUND PART_BULK PART_INCR [PFS]: one timed mirror-copy
+# of what the master holds to slave PFS (default pfs1; round 0: a first
+# copy, which creates it).
 h2fs_round() {
-  local v=$1 r=$2 pb=$3 pi=$4 mn=h2m_$1 sn=h2s_$1
+  local v=$1 r=$2 pb=$3 pi=$4 pfs=${5:-pfs1} mn=h2m_$1 sn=h2s_$1
   local M=$bench_work/$mn/mnt S=$bench_work/$sn/mnt
   local log=$bench_work/$sn/store/h2fs.log out=$bench_work/h2fs-copy-$v.log
   local mpid spid y=
@@ -177,7 +181,7 @@ h2fs_round() {
   cm=$(proc_counters "$mpid") cs=$(proc_counters "$spid")
   t0=$(now_ns)
   t1=$t0
-  h2fs -v $y mirror-copy "$M/obj" "127.0.0.1:$bench_port:$S/pfs1" >"$out" 2>&1 || { cat "$out" >&2; say "h2fs: mirror-copy failed"; exit 1; }
+  h2fs -v $y mirror-copy "$M/obj" "127.0.0.1:$bench_port:$S/$pfs" >"$out" 2>&1 || { cat "$out" >&2; say "h2fs: mirror-copy failed"; exit 1; }
   t2=$(now_ns)
   # The slave logs its session line when the session ends, maybe just
   # after mirror-copy has returned.
@@ -252,6 +256,9 @@ peer_h2fs() {
   h2fs_setup "$v"
   settle
   h2fs_round "$v" 0 "$pb" "$pi"
+  # The other first copies of the bulk median, each to a slave PFS of its own.
+  for r in $(seq 2 "$(copies_of "$v")"); do settle; h2fs_round "$v" 0 "$pb" "$pi" "bulk$r"; done
+  bulk_summary h2fs "$pb"
   for r in $(seq 1 "$nr"); do
     treepy apply "$bench_work/changes-$v/round-$r.txt" "$bench_work/h2m_$v/mnt/obj"
     if [ "$v" = big ]; then treepy apply "$bench_work/changes-1x/round-$((nr + r)).txt" "$bench_work/h2m_1x/mnt/obj"; fi
@@ -293,7 +300,9 @@ peer_btrfs() {
   local src=$bench_work/btrfs/src-mnt dst=$bench_work/btrfs/dst-mnt
   # Room for the tree twice (a snapshot's changes), 8 KiB a file of block
   # slack and metadata, and 1 GiB; the files are sparse.
-  size=$(( (tree_bytes * 2 + nfiles * 8192 + (1 << 30)) >> 20 << 20 ))
+  # Each further first copy of the bulk median takes as much again.
+  local k copies; copies=$(copies_of "$v")
+  size=$(( (tree_bytes * (1 + copies) + nfiles * 8192 * copies + (1 << 30)) >> 20 << 20 ))
   mkdir -p "$bench_work/btrfs"
   btrfs_image src "$size"
   btrfs_image dst "$size"
@@ -317,6 +326,21 @@ peer_btrfs() {
     bytes=$(btrfs send -q "${parent[@]}" "$src/snap-$r" 2>/dev/null | wc -c)
     parent=(-p "$src/snap-$r")
     mirror_record btrfs "$v" "$r" "$pb" "$pi" $(( (t2 - t0) / 1000000 )) $(( (t1 - t0) / 1000000 )) "$bytes"
+    [ "$r" -gt 0 ] && continue
+    # The other first copies of the bulk median: a snapshot of the same
+    # tree each, received into a directory of its own.
+    for k in $(seq 2 "$copies"); do
+      settle
+      mkdir "$dst/recv$k"
+      t0=$(now_ns)
+      btrfs subvolume snapshot -r "$src/tree" "$src/snap-0-$k" >/dev/null
+      t1=$(now_ns)
+      btrfs send -q "$src/snap-0-$k" | $ssh_cmd root@127.0.0.1 "btrfs receive $dst/recv$k" \
+        >"$bench_work/btrfs-recv.log" 2>&1 || { cat "$bench_work/btrfs-recv.log" >&2; say "btrfs: send | receive failed"; exit 1; }
+      t2=$(now_ns)
+      mirror_record btrfs "$v" 0 "$pb" "$pi" $(( (t2 - t0) / 1000000 )) $(( (t1 - t0) / 1000000 )) "$bytes"
+    done
+    bulk_summary btrfs "$pb"
   done
   if [ "$verify" = 1 ]; then verify_pair btrfs "$v" "$src/snap-$nr" "$dst/recv/snap-$nr"; fi
   say "btrfs: used: source $(du -sh --apparent-size "$bench_work/btrfs/src.img" | cut -f1) (apparent), $(du -sh "$bench_work/btrfs/src.img" | cut -f1) on disk; destination $(du -sh "$bench_work/btrfs/dst.img" | cut -f1) on disk"
@@ -346,6 +370,18 @@ peer_rsync() {
     bytes=$(sed -n 's/^Total bytes sent: *//p' "$bench_work/rsync.log" | tr -d ',.')
     [ -n "$bytes" ] || { cat "$bench_work/rsync.log" >&2; say "rsync: no 'Total bytes sent' in --stats"; exit 1; }
     mirror_record rsync "$v" "$r" "$pb" "$pi" $(( (t2 - t0) / 1000000 )) 0 "$bytes"
+    [ "$r" -gt 0 ] && continue
+    # The other first copies of the bulk median, each to a directory of its own.
+    local k
+    for k in $(seq 2 "$(copies_of "$v")"); do
+      settle
+      t0=$(now_ns)
+      rsync -a --delete -e "$ssh_cmd" "$src/" "root@127.0.0.1:$dst-$k/" >"$bench_work/rsync.log" 2>&1 ||
+        { cat "$bench_work/rsync.log" >&2; say "rsync: failed"; exit 1; }
+      t2=$(now_ns)
+      mirror_record rsync "$v" 0 "$pb" "$pi" $(( (t2 - t0) / 1000000 )) 0 "$bytes"
+    done
+    bulk_summary rsync "$pb"
   done
   if [ "$verify" = 1 ]; then verify_pair rsync "$v" "$src" "$dst"; fi
   rm -rf "${bench_work:?}/rsync"
@@ -356,11 +392,12 @@ peer_rsync() {
 mirror_record() {
   local peer=$1 v=$2 r=$3 pb=$4 pi=$5 ms=$6 prep=$7 bytes=$8
   if [ "$r" = 0 ]; then
-    say "$peer: first mirror: $ms ms (prep $prep ms), $bytes bytes"
-    record "$pb" "$peer" time_ms "$ms" ms
-    record "$pb" "$peer" prep_ms "$prep" ms
-    record "$pb" "$peer" mbs "$(mbs "$tree_bytes" "$ms")" MB/s
-    record "$pb" "$peer" bytes "$bytes" B
+    local k=$(( $(cat "$bench_work/bulk-$pb-$peer-time" 2>/dev/null | wc -l) + 1 ))
+    say "$peer: first mirror ($k): $ms ms (prep $prep ms), $bytes bytes, $(mbs "$tree_bytes" "$ms") MB/s"
+    record "$pb" "$peer" "copy${k}_time_ms" "$ms" ms
+    echo "$ms" >> "$bench_work/bulk-$pb-$peer-time"
+    echo "$prep" >> "$bench_work/bulk-$pb-$peer-prep"
+    echo "$bytes" > "$bench_work/bulk-$pb-$peer-bytes"
   else
     say "$peer: round $r: $ms ms (prep $prep ms), $bytes bytes"
     record "$pi" "$peer" "round${r}_time_ms" "$ms" ms
@@ -370,6 +407,21 @@ mirror_record() {
     echo "$prep" >> "$bench_work/rounds-$pi-$peer-prep"
     echo "$bytes" >> "$bench_work/rounds-$pi-$peer-bytes"
   fi
+}
+
+# copies_of VARIANT: first copies in the bulk median (--bulk-copies for the
+# 1x tree; one of the big tree, whose copies take minutes each).
+copies_of() { if [ "$1" = 1x ]; then echo "$bulk_copies"; else echo 1; fi; }
+
+# bulk_summary PEER PART_BULK: the median of the peer's first copies.
+bulk_summary() {
+  local ms prep
+  ms=$(median < "$bench_work/bulk-$2-$1-time") prep=$(median < "$bench_work/bulk-$2-$1-prep")
+  say "$1: first mirror, median of $(wc -l < "$bench_work/bulk-$2-$1-time"): $ms ms, $(mbs "$tree_bytes" "$ms") MB/s"
+  record "$2" "$1" time_ms "$ms" ms
+  record "$2" "$1" prep_ms "$prep" ms
+  record "$2" "$1" mbs "$(mbs "$tree_bytes" "$ms")" MB/s
+  record "$2" "$1" bytes "$(cat "$bench_work/bulk-$2-$1-bytes")" B
 }
 
 # verify_pair PEER VARIANT SRC DST: the mirror is the source, and the same
@@ -390,9 +442,9 @@ verify_pair() {
 # run_variant VARIANT NFILES PART_BULK PART_INCR
 run_variant() {
   local v=$1 n=$2 pb=$3 pi=$4 need avail
-  # Room: the staging tree plus one peer's two copies (h2fs counted 1.5x);
-  # during the big rounds, h2fs's 1x pair too.
-  need=$(( n * 33280 * 4 / 1024 + (1 << 20) ))
+  # Room: the staging tree plus one peer's source and copies (h2fs counted
+  # 1.5x); during the big rounds, h2fs's 1x pair too.
+  need=$(( n * 33280 * (3 + $(copies_of "$v")) / 1024 + (1 << 20) ))
   [ "$v" = big ] && need=$(( need + files * 33280 * 3 / 1024 ))
   avail=$(df -Pk "$bench_work" | awk 'NR == 2 { print $4 }')
   if [ "$avail" -lt "$need" ]; then
