@@ -55,7 +55,8 @@
 #   peers' trees with each other; --no-verify skips that.
 # Peers run one at a time and each is torn down before the next (but
 # h2fs's 1x pair, kept for the big rounds), so the disk holds the staging
-# tree plus one peer's two copies at a time (the script checks for room first). MB/s is 10^6 bytes/s.
+# tree plus one peer's source and copies at a time (the script checks for
+# room first). MB/s is 10^6 bytes/s.
 # Usage: scripts/bench/mirror.sh [--files N] [--big-factor F] [--rounds R]
 #          [--bulk-copies K] [--part bulk|incr|all] [--no-verify]   (defaults 50000 10 5 3 all)
 # Prints RESULT lines (lib.sh's result), then a table of medians with the
@@ -245,7 +246,7 @@ h2fs_teardown() {
 # peer_h2fs VARIANT(1x|big) PART_BULK PART_INCR
 # The growth goal compares two h2fs round times, and this VM drifts by more
 # than 20% in the quarter of an hour between the 1x rounds and the big ones
-# (measured: 1.21 from the two phases, 1.02 interleaved, the same day). So
+# (run H: 1.21 from the two phases; 24 rounds interleaved, another day: 1.02). So
 # with the incremental part on, the 1x pair stays mounted after its own
 # rounds, and every big round is paired with a 1x round (the 1x list's
 # rounds R+1..2R) run right before or after it, in alternating order: part
