@@ -296,6 +296,21 @@ btrfs_image() {
   btrfs_mounts+=("$mp")
 }
 
+# btrfs_mirror TREE SNAP DIR [-p PARENT]: a read-only snapshot SNAP of TREE,
+# sent (from PARENT) to `btrfs receive DIR` over ssh; sets copy_ms (all of
+# it) and copy_prep (the snapshot).
+btrfs_mirror() {
+  local tree=$1 snap=$2 into=$3 t0 t1 t2
+  shift 3
+  t0=$(now_ns)
+  btrfs subvolume snapshot -r "$tree" "$snap" >/dev/null
+  t1=$(now_ns)
+  btrfs send -q "$@" "$snap" | $ssh_cmd root@127.0.0.1 "btrfs receive $into" \
+    >"$bench_work/btrfs-recv.log" 2>&1 || { cat "$bench_work/btrfs-recv.log" >&2; say "btrfs: send | receive failed"; exit 1; }
+  t2=$(now_ns)
+  copy_ms=$(( (t2 - t0) / 1000000 )) copy_prep=$(( (t1 - t0) / 1000000 ))
+}
+
 peer_btrfs() {
   local v=$1 pb=$2 pi=$3 size
   local src=$bench_work/btrfs/src-mnt dst=$bench_work/btrfs/dst-mnt
@@ -317,29 +332,19 @@ peer_btrfs() {
   for r in $(seq 0 "$nr"); do
     if [ "$r" -gt 0 ]; then treepy apply "$bench_work/changes-$v/round-$r.txt" "$src/tree"; fi
     settle
-    local t0 t1 t2 bytes
-    t0=$(now_ns)
-    btrfs subvolume snapshot -r "$src/tree" "$src/snap-$r" >/dev/null
-    t1=$(now_ns)
-    btrfs send -q "${parent[@]}" "$src/snap-$r" | $ssh_cmd root@127.0.0.1 "btrfs receive $dst/recv" \
-      >"$bench_work/btrfs-recv.log" 2>&1 || { cat "$bench_work/btrfs-recv.log" >&2; say "btrfs: send | receive failed"; exit 1; }
-    t2=$(now_ns)
+    local bytes
+    btrfs_mirror "$src/tree" "$src/snap-$r" "$dst/recv" "${parent[@]}"
     bytes=$(btrfs send -q "${parent[@]}" "$src/snap-$r" 2>/dev/null | wc -c)
     parent=(-p "$src/snap-$r")
-    mirror_record btrfs "$v" "$r" "$pb" "$pi" $(( (t2 - t0) / 1000000 )) $(( (t1 - t0) / 1000000 )) "$bytes"
+    mirror_record btrfs "$v" "$r" "$pb" "$pi" "$copy_ms" "$copy_prep" "$bytes"
     [ "$r" -gt 0 ] && continue
     # The other first copies of the bulk median: a snapshot of the same
     # tree each, received into a directory of its own.
     for k in $(seq 2 "$copies"); do
       settle
       mkdir "$dst/recv$k"
-      t0=$(now_ns)
-      btrfs subvolume snapshot -r "$src/tree" "$src/snap-0-$k" >/dev/null
-      t1=$(now_ns)
-      btrfs send -q "$src/snap-0-$k" | $ssh_cmd root@127.0.0.1 "btrfs receive $dst/recv$k" \
-        >"$bench_work/btrfs-recv.log" 2>&1 || { cat "$bench_work/btrfs-recv.log" >&2; say "btrfs: send | receive failed"; exit 1; }
-      t2=$(now_ns)
-      mirror_record btrfs "$v" 0 "$pb" "$pi" $(( (t2 - t0) / 1000000 )) $(( (t1 - t0) / 1000000 )) "$bytes"
+      btrfs_mirror "$src/tree" "$src/snap-0-$k" "$dst/recv$k"
+      mirror_record btrfs "$v" 0 "$pb" "$pi" "$copy_ms" "$copy_prep" "$bytes"
     done
     bulk_summary btrfs "$pb"
   done
@@ -353,6 +358,19 @@ peer_btrfs() {
 }
 
 # ---------------------------------------------------------------- rsync
+# rsync_mirror SRC DST: `rsync -a --delete` of SRC to DST over ssh; sets
+# copy_ms and copy_bytes (--stats "Total bytes sent").
+rsync_mirror() {
+  local t0 t2
+  t0=$(now_ns)
+  rsync -a --delete --stats -e "$ssh_cmd" "$1/" "root@127.0.0.1:$2/" >"$bench_work/rsync.log" 2>&1 ||
+    { cat "$bench_work/rsync.log" >&2; say "rsync: failed"; exit 1; }
+  t2=$(now_ns)
+  copy_ms=$(( (t2 - t0) / 1000000 ))
+  copy_bytes=$(sed -n 's/^Total bytes sent: *//p' "$bench_work/rsync.log" | tr -d ',.')
+  [ -n "$copy_bytes" ] || { cat "$bench_work/rsync.log" >&2; say "rsync: no 'Total bytes sent' in --stats"; exit 1; }
+}
+
 peer_rsync() {
   local v=$1 pb=$2 pi=$3
   local src=$bench_work/rsync/src dst=$bench_work/rsync/dst
@@ -363,24 +381,15 @@ peer_rsync() {
   for r in $(seq 0 "$nr"); do
     if [ "$r" -gt 0 ]; then treepy apply "$bench_work/changes-$v/round-$r.txt" "$src"; fi
     settle
-    local t0 t2 bytes
-    t0=$(now_ns)
-    rsync -a --delete --stats -e "$ssh_cmd" "$src/" "root@127.0.0.1:$dst/" >"$bench_work/rsync.log" 2>&1 ||
-      { cat "$bench_work/rsync.log" >&2; say "rsync: failed"; exit 1; }
-    t2=$(now_ns)
-    bytes=$(sed -n 's/^Total bytes sent: *//p' "$bench_work/rsync.log" | tr -d ',.')
-    [ -n "$bytes" ] || { cat "$bench_work/rsync.log" >&2; say "rsync: no 'Total bytes sent' in --stats"; exit 1; }
-    mirror_record rsync "$v" "$r" "$pb" "$pi" $(( (t2 - t0) / 1000000 )) 0 "$bytes"
+    rsync_mirror "$src" "$dst"
+    mirror_record rsync "$v" "$r" "$pb" "$pi" "$copy_ms" 0 "$copy_bytes"
     [ "$r" -gt 0 ] && continue
     # The other first copies of the bulk median, each to a directory of its own.
     local k
     for k in $(seq 2 "$(copies_of "$v")"); do
       settle
-      t0=$(now_ns)
-      rsync -a --delete -e "$ssh_cmd" "$src/" "root@127.0.0.1:$dst-$k/" >"$bench_work/rsync.log" 2>&1 ||
-        { cat "$bench_work/rsync.log" >&2; say "rsync: failed"; exit 1; }
-      t2=$(now_ns)
-      mirror_record rsync "$v" 0 "$pb" "$pi" $(( (t2 - t0) / 1000000 )) 0 "$bytes"
+      rsync_mirror "$src" "$dst-$k"
+      mirror_record rsync "$v" 0 "$pb" "$pi" "$copy_ms" 0 "$copy_bytes"
     done
     bulk_summary rsync "$pb"
   done
@@ -393,7 +402,8 @@ peer_rsync() {
 mirror_record() {
   local peer=$1 v=$2 r=$3 pb=$4 pi=$5 ms=$6 prep=$7 bytes=$8
   if [ "$r" = 0 ]; then
-    local k=$(( $(cat "$bench_work/bulk-$pb-$peer-time" 2>/dev/null | wc -l) + 1 ))
+    local k=1
+    [ -f "$bench_work/bulk-$pb-$peer-time" ] && k=$(( $(wc -l < "$bench_work/bulk-$pb-$peer-time") + 1 ))
     say "$peer: first mirror ($k): $ms ms (prep $prep ms), $bytes bytes, $(mbs "$tree_bytes" "$ms") MB/s"
     record "$pb" "$peer" "copy${k}_time_ms" "$ms" ms
     echo "$ms" >> "$bench_work/bulk-$pb-$peer-time"
