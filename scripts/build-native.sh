@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Rebuilds vendor/h2fs-native/prebuilds/linux-x64/madvise.node from
-# vendor/h2fs-native/madvise.c and crc32.c (needs gcc, make, python3 and
+# vendor/h2fs-native/madvise.c, crc32.c and readahead.c (needs gcc, make, python3 and
 # Node's headers).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)

@@ -8,6 +8,9 @@ import { createRequire } from 'node:module';
 import * as log from './log.js';
 import { vendorAddon } from './vendor.js';
 
+/** The addon's reader thread, opaque to JavaScript. */
+export type ReadAheadHandle = { readonly __brand: 'h2fs.readAhead' };
+
 export interface NativeAddon {
   /** madvise(2) on a raw range; returns errno, 0 on success. */
   madvise(addr: bigint, length: bigint, advice: number): number;
@@ -21,6 +24,16 @@ export interface NativeAddon {
   fadvise(fd: number, offset: bigint, length: bigint, advice: number): number;
   /** zlib.crc32(view, crc), folded with VPCLMULQDQ where CRC32_FOLDED is 1, bytewise elsewhere. */
   crc32(view: Uint8Array, crc: number): number;
+  /**
+   * Starts a thread reading a dup of socket `fd` into a ring of `capacity`
+   * bytes (vendor/h2fs-native/readahead.c); `ready` runs on the event loop
+   * once bytes come after a take found none, or the socket ends.
+   */
+  readAheadStart(fd: number, capacity: number, ready: () => void): ReadAheadHandle;
+  /** Up to `max` bytes read so far, in a buffer of their own; 0: none yet, -1: end of file, else an errno. */
+  readAheadTake(handle: ReadAheadHandle, max: number): Buffer | number;
+  /** Stops and joins the thread and closes its descriptor; idempotent. */
+  readAheadStop(handle: ReadAheadHandle): void;
   /** 1 where this CPU has AVX-512 and VPCLMULQDQ for crc32; 0 otherwise (zlib is then faster). */
   CRC32_FOLDED: number;
   PAGE_SIZE: number;

@@ -20,6 +20,7 @@ import { FrameChannel, MirrorReader, MirrorWriter } from '../mirror/index.js';
 import { mountFuse } from '../fuse/mount.js';
 import { trimMalloc } from '../native.js';
 import { ControlServer } from '../control/server.js';
+import { ReadAhead } from '../control/read-ahead.js';
 import { MirrorRouter } from '../control/router.js';
 import { pidPath } from '../control/protocol.js';
 import { daemonPid, isMountpoint, mountAt } from '../control/locate.js';
@@ -291,7 +292,8 @@ export class MountDaemon {
     const writers = new Map<number, { sock: Socket; done: Promise<void> }>();
     control.onStream('mirror-write', async (a, sock) => {
       const path = str(a.path);
-      const channel = FrameChannel.over(sock);
+      // A bulk copy comes in faster than sshd's end of the socket can buffer while the event loop works.
+      const channel = new FrameChannel(ReadAhead.over(sock), sock, { inputOwned: true });
       let held: number | undefined;
       let finished: () => void = () => undefined;
       const done = new Promise<void>((resolve) => { finished = resolve; });

@@ -46,12 +46,13 @@ export class FrameChannel {
    * `input` may be null (a one-way writer answers nobody... nor a reader with
    * no return). `reuseChunks`: the output is done with a buffer once its
    * write calls back (a socket is; a stream in this process may hold it).
+   * `inputOwned`: every chunk the input gives is a buffer nobody writes
+   * again (a socket's are), so frames may keep views of them.
    */
-  constructor(input: Readable | null, output: Writable | null, opts: { reuseChunks?: boolean } = {}) {
+  constructor(input: Readable | null, output: Writable | null, opts: { reuseChunks?: boolean; inputOwned?: boolean } = {}) {
     this.out = output;
     this.reuseChunks = opts.reuseChunks ?? output instanceof Socket;
-    // A socket's reads are fresh buffers: frames may keep views of them.
-    this.decoder = new FrameDecoder(input instanceof Socket);
+    this.decoder = new FrameDecoder(opts.inputOwned ?? input instanceof Socket);
     // Errors surface through next(); with nobody iterating (a one-way reader)
     // they must not become an uncaught exception in the mount daemon.
     this.decoder.on('error', () => undefined);

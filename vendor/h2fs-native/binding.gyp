@@ -1,7 +1,7 @@
 {
   "targets": [{
     "target_name": "madvise",
-    "sources": ["madvise.c", "crc32.c"],
+    "sources": ["madvise.c", "crc32.c", "readahead.c"],
     "cflags": ["-O2", "-Wall"]
   }]
 }

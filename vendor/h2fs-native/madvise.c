@@ -7,7 +7,8 @@
  * It also gives idle memory back: the pages of unused block buffers, and the
  * free memory glibc's malloc keeps in its arenas; and tells the kernel which
  * pages of a file will not be read again soon (posix_fadvise).
- * And zlib's CRC-32, folded with VPCLMULQDQ where the CPU has it (crc32.c).
+ * And zlib's CRC-32, folded with VPCLMULQDQ where the CPU has it (crc32.c),
+ * and a socket read ahead on a thread of its own (readahead.c).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -16,6 +17,7 @@
 #include <sys/mman.h>
 #include <node_api.h>
 #include "crc32.h"
+#include "readahead.h"
 #ifdef __GLIBC__
 #include <malloc.h>
 #endif
@@ -163,6 +165,7 @@ static napi_value Init(napi_env env, napi_value exports) {
   function(env, exports, "mallocTrim", MallocTrim);
   function(env, exports, "fadvise", Fadvise);
   function(env, exports, "crc32", Crc32);
+  h2_readahead_init(env, exports);
   constant(env, exports, "CRC32_FOLDED", h2_crc32_fast());
   constant(env, exports, "PAGE_SIZE", (int32_t)sysconf(_SC_PAGESIZE));
   constant(env, exports, "MADV_NORMAL", MADV_NORMAL);
