@@ -52,6 +52,15 @@ function serve(sockPath: string): Promise<{ server: net.Server; taken: Promise<{
   return new Promise((resolve) => server.listen(sockPath, () => resolve({ server, taken })));
 }
 
+/** A client connected to a fresh server, having sent `first`; the server's socket handed over. */
+async function handedOver(first: Buffer | string): Promise<{ server: net.Server; client: net.Socket; input: Readable; sock: net.Socket }> {
+  const sockPath = path.join(tmpDir('h2fs-ra-'), 's');
+  const { server, taken } = await serve(sockPath);
+  const client = net.connect(sockPath);
+  client.write(first);
+  return { server, client, ...(await taken) };
+}
+
 describe('ReadAhead (a socket read on the addon\'s thread)', function () {
   this.timeout(20000);
   after(removeTmpDirs);
@@ -61,13 +70,9 @@ describe('ReadAhead (a socket read on the addon\'s thread)', function () {
   });
 
   it('hands on every byte in order, those read before the takeover first, through a ring that fills and wraps', async () => {
-    const sockPath = path.join(tmpDir('h2fs-ra-'), 's');
-    const { server, taken } = await serve(sockPath);
     // 24 MiB: six times the ring, in writes of odd sizes.
     const data = crypto.randomBytes(24 << 20);
-    const client = net.connect(sockPath);
-    client.write(Buffer.concat([Buffer.from('hello\n'), data.subarray(0, 1000)]));
-    const { input, sock } = await taken;
+    const { server, client, input, sock } = await handedOver(Buffer.concat([Buffer.from('hello\n'), data.subarray(0, 1000)]));
     expect(input).to.not.equal(sock);
     let at = 1000;
     const pump = (): void => {
@@ -97,11 +102,7 @@ describe('ReadAhead (a socket read on the addon\'s thread)', function () {
   });
 
   it("leaves the socket's writes alone: answers go out while the input is read ahead", async () => {
-    const sockPath = path.join(tmpDir('h2fs-ra-'), 's');
-    const { server, taken } = await serve(sockPath);
-    const client = net.connect(sockPath);
-    client.write('hello\n');
-    const { input, sock } = await taken;
+    const { server, client, input, sock } = await handedOver('hello\n');
     const answers: string[] = [];
     client.setEncoding('utf8');
     client.on('data', (s: string) => answers.push(s));
@@ -116,11 +117,7 @@ describe('ReadAhead (a socket read on the addon\'s thread)', function () {
   });
 
   it('ends with a transport error, and stops its thread, when the socket is destroyed under it', async () => {
-    const sockPath = path.join(tmpDir('h2fs-ra-'), 's');
-    const { server, taken } = await serve(sockPath);
-    const client = net.connect(sockPath);
-    client.write('hello\n');
-    const { input, sock } = await taken;
+    const { server, client, input, sock } = await handedOver('hello\n');
     await until(() => readerThreads() === 1);
     const failed = new Promise<Error>((resolve) => input.on('error', resolve));
     input.resume();
