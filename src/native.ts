@@ -24,6 +24,8 @@ export interface NativeAddon {
   fadvise(fd: number, offset: bigint, length: bigint, advice: number): number;
   /** zlib.crc32(view, crc), folded with VPCLMULQDQ where CRC32_FOLDED is 1, bytewise elsewhere. */
   crc32(view: Uint8Array, crc: number): number;
+  /** The address of the view's first byte (the view may be backed by a SharedArrayBuffer). */
+  addressOf(view: Uint8Array): number;
   /**
    * Starts a thread reading a dup of socket `fd` into a ring of `capacity`
    * bytes (vendor/h2fs-native/readahead.c); `ready` runs on the event loop

@@ -9,6 +9,7 @@
  * pages of a file will not be read again soon (posix_fadvise).
  * And zlib's CRC-32, folded with VPCLMULQDQ where the CPU has it (crc32.c),
  * and a socket read ahead on a thread of its own (readahead.c).
+ * And the address of a view's memory, for handing shared blocks to lmdb-js.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -146,6 +147,30 @@ static napi_value Crc32(napi_env env, napi_callback_info info) {
   return out;
 }
 
+/*
+ * addressOf(view: Uint8Array) -> the address of the view's first byte, as a
+ * number: what lmdb-js's getAddress gives for an ArrayBuffer, here for a
+ * view of a SharedArrayBuffer too (napi_get_arraybuffer_info refuses those).
+ */
+static napi_value AddressOf(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  napi_typedarray_type type;
+  size_t length = 0, offset = 0;
+  void *data = NULL;
+  napi_value ab, out;
+  bool is_ta = false;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 1 ||
+      napi_is_typedarray(env, argv[0], &is_ta) != napi_ok || !is_ta ||
+      napi_get_typedarray_info(env, argv[0], &type, &length, &data, &ab, &offset) != napi_ok ||
+      type != napi_uint8_array) {
+    napi_throw_type_error(env, NULL, "addressOf(view: Uint8Array)");
+    return NULL;
+  }
+  napi_create_double(env, (double)(uintptr_t)data, &out);
+  return out;
+}
+
 static void function(napi_env env, napi_value exports, const char *name, napi_callback cb) {
   napi_value fn;
   napi_create_function(env, name, NAPI_AUTO_LENGTH, cb, NULL, &fn);
@@ -165,6 +190,7 @@ static napi_value Init(napi_env env, napi_value exports) {
   function(env, exports, "mallocTrim", MallocTrim);
   function(env, exports, "fadvise", Fadvise);
   function(env, exports, "crc32", Crc32);
+  function(env, exports, "addressOf", AddressOf);
   h2_readahead_init(env, exports);
   constant(env, exports, "CRC32_FOLDED", h2_crc32_fast());
   constant(env, exports, "PAGE_SIZE", (int32_t)sysconf(_SC_PAGESIZE));

@@ -1,9 +1,11 @@
 import { expect } from 'chai';
+import { randomFillSync } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { H2Error } from '../../../src/errors.js';
 import { OBJTYPE, RECTYPE, Store, type DataPayload, type LogicalKey, type Payload, type XattrPayload }
   from '../../../src/store/index.js';
+import { nativeAddon } from '../../../src/native.js';
 import { TID_MAX, TID_ZERO, type Tid } from '../../../src/tid.js';
 import { removeTmpDirs, tmpDir, tmpStore } from '../../helpers/tmp.js';
 
@@ -165,6 +167,30 @@ describe('store/store', () => {
     expect(snapshot()).to.deep.equal(before);
     // the live view does see the changes
     expect(keysOf(s.live().scan(0, OBJ, RECTYPE.XATTR))).to.deep.equal([5n, 10n, 20n, 25n]);
+  });
+
+  it('lands DATA blocks that live in SharedArrayBuffers byte-exact, put from where they are', async () => {
+    const s = newStore();
+    const bs = 64 * 1024;
+    // Two slabs with blocks at unaligned offsets, as the VFS's block pool hands them out.
+    const slabs = [new SharedArrayBuffer(3 * bs + 4096), new SharedArrayBuffer(2 * bs + 4096)];
+    const blocks: Buffer[] = [];
+    for (const slab of slabs) {
+      for (let off = 16; off + bs <= slab.byteLength; off += bs) blocks.push(randomFillSync(Buffer.from(slab, off, bs)));
+    }
+    const dk = (i: number): LogicalKey => ({ pfs: 0, objId: OBJ, recType: RECTYPE.DATA, key: BigInt(i) });
+    blocks.forEach((b, i) => s.stage({ lk: dk(i), payload: { v: 1, len: bs - i } as DataPayload, data: b }));
+    s.commit();
+    await s.flushed();
+    // lmdb-js took each slab's memory from the address the commit gave it, not through a scratch copy.
+    expect(nativeAddon(), 'the native addon').to.not.equal(null);
+    for (const slab of slabs) expect((slab as SharedArrayBuffer & { address?: number }).address).to.be.above(0);
+    const dir = s.dir;
+    await open.pop()!.close();
+    const again = track(Store.open(path.resolve(dir)));
+    blocks.forEach((b, i) => {
+      expect(again.live().getData(dk(i))?.equals(b.subarray(0, bs - i)), `block ${i}`).to.equal(true);
+    });
   });
 
   it('the live view sees staged records, asOf(lastTid) does not', () => {
