@@ -43,13 +43,14 @@ echo "fuse-ab: A=$a ($(git -C "$a" rev-parse --short HEAD 2>/dev/null || echo '?
 echo "fuse-ab: B=$b ($(git -C "$b" rev-parse --short HEAD 2>/dev/null || echo '?'))"
 results=$bench_work/results.txt
 settle() { sync; echo 3 > /proc/sys/vm/drop_caches; }
+# med LABEL PHASE: the median of LABEL's results for PHASE.
+med() { awk -v v="$1" -v p="$2" '$1 == v && $2 == p {print $3}' "$results" | median; }
 # report PHASE...: each phase's medians over the rounds, and B/A.
 report() {
   printf '%-12s %10s %10s %7s   (medians of %d rounds)\n' phase A B B/A "$rounds"
   local ph ma mb
   for ph in "$@"; do
-    ma=$(awk -v p="$ph" '$1 == "A" && $2 == p {print $3}' "$results" | median)
-    mb=$(awk -v p="$ph" '$1 == "B" && $2 == p {print $3}' "$results" | median)
+    ma=$(med A "$ph") mb=$(med B "$ph")
     printf '%-12s %10.1f %10.1f %7.2f\n' "$ph" "$ma" "$mb" "$(awk -v x="$ma" -v y="$mb" 'BEGIN {print y / x}')"
   done
 }
@@ -59,34 +60,27 @@ if [ "$seq" -gt 0 ]; then
   mkdir -p "$bench_work/src"
   mount -t tmpfs -o "size=$((seq + 16))m,mode=700" fuse-ab-src "$bench_work/src"
   head -c "$bytes" /dev/urandom > "$bench_work/src/data"
-  # dd_mbs OUT [conv]: MB/s (10^6 B/s) of one dd of the source data into OUT.
-  dd_mbs() {
-    local t0 t1; t0=$(date +%s%N)
-    dd if="$bench_work/src/data" of="$1" bs=1M ${2:+conv=$2} status=none
-    t1=$(date +%s%N)
-    awk -v b="$bytes" -v ns=$((t1 - t0)) 'BEGIN { printf "%.1f", b / 1e6 / (ns / 1e9) }'
+  # step LABEL NAME PID IN OUT [conv]: one timed dd of IN to OUT; records
+  # NAME's MB/s and PID's CPU ms, and prints both.
+  step() {
+    local c0 t0 t1 c1 mbs
+    c0=$(proc_counters "$3" | awk '{print $1}'); t0=$(date +%s%N)
+    dd if="$4" of="$5" bs=1M ${6:+conv=$6} status=none
+    t1=$(date +%s%N); c1=$(proc_counters "$3" | awk '{print $1}')
+    mbs=$(mbs_ns "$bytes" $((t1 - t0)))
+    printf '%s %s %s\n%s %s_cpu %s\n' "$1" "$2" "$mbs" "$1" "$2" $((c1 - c0)) >> "$results"
+    printf ' %s=%s MB/s (daemon %s ms)' "$2" "$mbs" $((c1 - c0))
   }
-  cpu_ms() { proc_counters "$1" | awk '{print $1}'; }
   # seq_steps LABEL MOUNT PID: the steps on MOUNT, PID the FUSE daemon's.
   seq_steps() {
-    local v=$1 f=$2/seq.bin pid=$3 ph mbs c0 c1 t0 t1 line="round $r $1:"
-    dd if="$bench_work/src/data" of="$f" bs=1M status=none
-    for ph in write write_fsync; do
-      rm -f "$f"; settle
-      c0=$(cpu_ms "$pid")
-      mbs=$(dd_mbs "$f" "$([ $ph = write_fsync ] && echo fsync)")
-      c1=$(cpu_ms "$pid")
-      echo "$v $ph $mbs" >> "$results"; echo "$v ${ph}_cpu $((c1 - c0))" >> "$results"
-      line="$line $ph=$mbs MB/s (daemon $((c1 - c0)) ms)"
-    done
-    settle
-    c0=$(cpu_ms "$pid"); t0=$(date +%s%N)
-    dd if="$f" of=/dev/null bs=1M status=none
-    t1=$(date +%s%N); c1=$(cpu_ms "$pid")
-    mbs=$(awk -v b="$bytes" -v ns=$((t1 - t0)) 'BEGIN { printf "%.1f", b / 1e6 / (ns / 1e9) }')
-    echo "$v read $mbs" >> "$results"; echo "$v read_cpu $((c1 - c0))" >> "$results"
-    echo "$line read=$mbs MB/s (daemon $((c1 - c0)) ms)"
-    cmp -s "$bench_work/src/data" "$f" || { echo "fuse-ab: $v: the file read back differs from what was written" >&2; exit 1; }
+    local src=$bench_work/src/data f=$2/seq.bin
+    dd if="$src" of="$f" bs=1M status=none
+    printf 'round %s %s:' "$r" "$1"
+    rm -f "$f"; settle; step "$1" write "$3" "$src" "$f"
+    rm -f "$f"; settle; step "$1" write_fsync "$3" "$src" "$f" fsync
+    settle; step "$1" read "$3" "$f" /dev/null
+    echo
+    cmp -s "$src" "$f" || { echo "fuse-ab: $1: the file read back differs from what was written" >&2; exit 1; }
   }
   order=(A B); [ "$with_bindfs" = 1 ] && order+=(P)
   for r in $(seq 1 "$rounds"); do
@@ -121,9 +115,7 @@ if [ "$seq" -gt 0 ]; then
   if [ "$with_bindfs" = 1 ]; then
     printf '%-12s %10s %10s %10s   (bindfs, medians)\n' phase P A/P B/P
     for ph in write write_fsync read; do
-      mp=$(awk -v p="$ph" '$1 == "P" && $2 == p {print $3}' "$results" | median)
-      ma=$(awk -v p="$ph" '$1 == "A" && $2 == p {print $3}' "$results" | median)
-      mb=$(awk -v p="$ph" '$1 == "B" && $2 == p {print $3}' "$results" | median)
+      mp=$(med P "$ph") ma=$(med A "$ph") mb=$(med B "$ph")
       printf '%-12s %10.1f %10.2f %10.2f\n' "$ph" "$mp" "$(awk -v x="$ma" -v y="$mp" 'BEGIN {print x / y}')" "$(awk -v x="$mb" -v y="$mp" 'BEGIN {print x / y}')"
     done
   fi
@@ -144,7 +136,7 @@ for r in $(seq 1 "$rounds"); do
     mkdir "$d"
     line="round $r $v:"
     for ph in "${phases[@]}"; do
-      sync; echo 3 > /proc/sys/vm/drop_caches
+      settle
       fps=$(python3 "$files_py" "$ph" "$d" "$files")
       echo "$v $ph $fps" >> "$results"
       line="$line $ph=$fps"

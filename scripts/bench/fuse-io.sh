@@ -97,8 +97,6 @@ settle() {
 }
 
 now_ns() { date +%s%N; }
-# mbs BYTES NS: 10^6 bytes per second, one decimal.
-mbs() { awk -v b="$1" -v ns="$2" 'BEGIN { printf "%.1f", b / 1e6 / (ns / 1e9) }'; }
 
 # The small-file workload (scripts/bench/files.py), the same for every target.
 files_py=$(cd "$(dirname "$0")" && pwd)/files.py
@@ -159,7 +157,7 @@ for run in $(seq 1 "$runs"); do
       t0=$(now_ns)
       dd if="$bench_work/src/data" of="$f" bs=1M $conv status=none
       t1=$(now_ns)
-      record "$t" "$mode" "$(mbs "$bytes" $((t1 - t0)))" MB/s
+      record "$t" "$mode" "$(mbs_ns "$bytes" $((t1 - t0)))" MB/s
     done
     got=$(stat -c %s "$f")
     [ "$got" = "$bytes" ] || { say "$t: $f has $got bytes after the write, expected $bytes"; exit 1; }
@@ -167,7 +165,7 @@ for run in $(seq 1 "$runs"); do
     t0=$(now_ns)
     dd if="$f" of=/dev/null bs=1M status=none
     t1=$(now_ns)
-    record "$t" read_mbs "$(mbs "$bytes" $((t1 - t0)))" MB/s
+    record "$t" read_mbs "$(mbs_ns "$bytes" $((t1 - t0)))" MB/s
     cmp -s "$bench_work/src/data" "$f" || { say "$t: $f read back differs from what was written"; exit 1; }
     # The first file stays while a second is written: no target can reuse
     # what it just freed. Both go before the next phase.
@@ -175,7 +173,7 @@ for run in $(seq 1 "$runs"); do
     t0=$(now_ns)
     dd if="$bench_work/src/data" of="$d/new.bin" bs=1M status=none
     t1=$(now_ns)
-    record "$t" write_new_mbs "$(mbs "$bytes" $((t1 - t0)))" MB/s
+    record "$t" write_new_mbs "$(mbs_ns "$bytes" $((t1 - t0)))" MB/s
     rm -f "$f" "$d/new.bin"
     mkdir "$d/files"
     for phase in create stat read unlink; do

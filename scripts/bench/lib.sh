@@ -64,6 +64,9 @@ proc_counters() {
 # link_tid LINK: the TID a slave link points at, as a number.
 link_tid() { printf '%d' "$(readlink "$1" | sed 's/^@@\(0x[0-9a-f]*\):.*/\1/')"; }
 
+# mbs_ns BYTES NS: 10^6 bytes per second, one decimal.
+mbs_ns() { awk -v b="$1" -v ns="$2" 'BEGIN { printf "%.1f", b / 1e6 / (ns / 1e9) }'; }
+
 # median: reads numbers, prints their median ("-" when there are none).
 median() {
   sort -g | awk '{ a[NR] = $1 } END { if (NR == 0) print "-"; else if (NR % 2) print a[(NR + 1) / 2];
