@@ -44,22 +44,33 @@ static napi_value Madvise(napi_env env, napi_callback_info info) {
 }
 
 /*
+ * A typed array argument's memory and length (a Uint8Array's, unless
+ * any_type); false when the value is none. The view may be backed by a
+ * SharedArrayBuffer.
+ */
+static bool view_arg(napi_env env, napi_value v, bool any_type, void **data, size_t *length) {
+  napi_typedarray_type type;
+  size_t offset = 0;
+  napi_value ab;
+  bool is_ta = false;
+  *data = NULL;
+  *length = 0;
+  return napi_is_typedarray(env, v, &is_ta) == napi_ok && is_ta &&
+         napi_get_typedarray_info(env, v, &type, length, data, &ab, &offset) == napi_ok &&
+         (any_type || type == napi_uint8_array);
+}
+
+/*
  * releasePages(view: Uint8Array) -> errno, 0 on success: MADV_DONTNEED on the
  * whole pages inside the view, which then read as zeros. For buffers whose
  * content no longer matters; the view may be backed by a SharedArrayBuffer.
  */
 static napi_value ReleasePages(napi_env env, napi_callback_info info) {
-  size_t argc = 1;
-  napi_value argv[1];
-  napi_typedarray_type type;
-  size_t length = 0, offset = 0;
+  size_t argc = 1, length = 0;
+  napi_value argv[1], out;
   void *data = NULL;
-  napi_value ab, out;
-  bool is_ta = false;
   if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 1 ||
-      napi_is_typedarray(env, argv[0], &is_ta) != napi_ok || !is_ta ||
-      napi_get_typedarray_info(env, argv[0], &type, &length, &data, &ab, &offset) != napi_ok ||
-      type != napi_uint8_array) {
+      !view_arg(env, argv[0], false, &data, &length)) {
     napi_throw_type_error(env, NULL, "releasePages(view: Uint8Array)");
     return NULL;
   }
@@ -74,16 +85,11 @@ static napi_value ReleasePages(napi_env env, napi_callback_info info) {
 
 /* pageOffset(view: Uint8Array) -> where the view starts within its page, in bytes */
 static napi_value PageOffset(napi_env env, napi_callback_info info) {
-  size_t argc = 1;
-  napi_value argv[1];
-  napi_typedarray_type type;
-  size_t length = 0, offset = 0;
+  size_t argc = 1, length = 0;
+  napi_value argv[1], out;
   void *data = NULL;
-  napi_value ab, out;
-  bool is_ta = false;
   if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 1 ||
-      napi_is_typedarray(env, argv[0], &is_ta) != napi_ok || !is_ta ||
-      napi_get_typedarray_info(env, argv[0], &type, &length, &data, &ab, &offset) != napi_ok) {
+      !view_arg(env, argv[0], true, &data, &length)) {
     napi_throw_type_error(env, NULL, "pageOffset(view: Uint8Array)");
     return NULL;
   }
@@ -128,18 +134,13 @@ static napi_value MallocTrim(napi_env env, napi_callback_info info) {
 
 /* crc32(view: Uint8Array, crc: number) -> zlib.crc32(view, crc) */
 static napi_value Crc32(napi_env env, napi_callback_info info) {
-  size_t argc = 2;
-  napi_value argv[2];
-  napi_typedarray_type type;
-  size_t length = 0, offset = 0;
+  size_t argc = 2, length = 0;
+  napi_value argv[2], out;
   void *data = NULL;
   uint32_t crc = 0;
-  napi_value ab, out;
-  bool is_ta = false;
   if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 2 ||
-      napi_is_typedarray(env, argv[0], &is_ta) != napi_ok || !is_ta ||
-      napi_get_typedarray_info(env, argv[0], &type, &length, &data, &ab, &offset) != napi_ok ||
-      type != napi_uint8_array || napi_get_value_uint32(env, argv[1], &crc) != napi_ok) {
+      !view_arg(env, argv[0], false, &data, &length) ||
+      napi_get_value_uint32(env, argv[1], &crc) != napi_ok) {
     napi_throw_type_error(env, NULL, "crc32(view: Uint8Array, crc: number)");
     return NULL;
   }
@@ -153,17 +154,11 @@ static napi_value Crc32(napi_env env, napi_callback_info info) {
  * view of a SharedArrayBuffer too (napi_get_arraybuffer_info refuses those).
  */
 static napi_value AddressOf(napi_env env, napi_callback_info info) {
-  size_t argc = 1;
-  napi_value argv[1];
-  napi_typedarray_type type;
-  size_t length = 0, offset = 0;
+  size_t argc = 1, length = 0;
+  napi_value argv[1], out;
   void *data = NULL;
-  napi_value ab, out;
-  bool is_ta = false;
   if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 1 ||
-      napi_is_typedarray(env, argv[0], &is_ta) != napi_ok || !is_ta ||
-      napi_get_typedarray_info(env, argv[0], &type, &length, &data, &ab, &offset) != napi_ok ||
-      type != napi_uint8_array) {
+      !view_arg(env, argv[0], false, &data, &length)) {
     napi_throw_type_error(env, NULL, "addressOf(view: Uint8Array)");
     return NULL;
   }
